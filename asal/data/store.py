@@ -1,0 +1,100 @@
+"""The HDF5 image store every stage reads: ``data/{exp}/pool.h5`` and ``data/{exp}/test.h5``.
+
+Layout: ``images`` uint8 (N, C, H, W), chunked by rows; ``labels`` int64 (N,) with class ids 0..K-1;
+``orig_index`` int64 (N,), the row in the source split. Attributes: ``class_names`` (JSON list, the source's
+label of each class id), ``source``, ``split``, ``config`` (JSON of the data slice), ``config_hash`` and
+``asal_version``. Files are written under a temporary name and renamed, so a killed job leaves nothing that
+looks complete; readers open read-only, so many AL jobs can share one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..config import canonical_json, config_hash
+from ..errors import BadData
+
+ROWS_PER_CHUNK = 1024
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_split(
+    path: Path, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray, *, class_names: list,
+    source: str, split: str, config: dict,
+) -> None:
+    """Write one split to ``path`` (a temporary file that the caller renames). ``images`` (N, C, H, W) uint8."""
+    assert images.dtype == np.uint8 and images.ndim == 4, (images.dtype, images.shape)
+    n = len(images)
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset(
+            "images", data=images, chunks=(max(1, min(n, ROWS_PER_CHUNK)), *images.shape[1:]),
+            compression="gzip", compression_opts=1, shuffle=True,
+        )
+        fh.create_dataset("labels", data=labels.astype(np.int64))
+        fh.create_dataset("orig_index", data=orig_index.astype(np.int64))
+        fh.attrs.update(
+            class_names=json.dumps(class_names), source=source, split=split, config=canonical_json(config),
+            config_hash=config_hash(config), asal_version=__version__,
+        )
+
+
+@dataclass
+class ImageStore:
+    """A split loaded for training and scoring: images stay uint8 until a batch is converted.
+
+    ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64; row i is ``pool_idx`` i for the pool.
+    """
+
+    path: str
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list
+    config_hash: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_split(path: str | Path) -> ImageStore:
+    """Load a split written by :func:`write_split` into memory (MNIST-sized pools; see DESIGN.md)."""
+    path = Path(path)
+    if not path.exists():
+        raise BadData(f"{path}: no such file (run `asal prepare-data` first)")
+    try:
+        with h5py.File(path, "r") as fh:
+            return ImageStore(
+                path=str(path), images=fh["images"][()], labels=fh["labels"][()],
+                class_names=json.loads(fh.attrs["class_names"]), config_hash=str(fh.attrs["config_hash"]),
+            )
+    except (OSError, KeyError) as exc:
+        raise BadData(f"{path}: not an asal image store ({exc})") from None

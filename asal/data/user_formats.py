@@ -1,0 +1,122 @@
+"""Readers for a user's own data: MNIST-style IDX files, NumPy ``.npz`` archives and image folders.
+
+Each returns ``(images (N, C, H, W) uint8, labels (N,))``; labels are integers for idx/npz and folder names
+for imagefolder. Every failure is a :class:`BadData` naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import BadData
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise BadData(f"{path}: no such file or folder")
+    return path
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """One IDX file (gzipped or plain) as a numpy array of its declared dtype and shape."""
+    path = _existing(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise BadData(f"{path}: unreadable or truncated gzip ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise BadData(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise BadData(f"{path}: truncated IDX header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise BadData(f"{path}: IDX header declares shape {shape} ({expected} bytes) but the file has {len(raw)}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+def load_idx(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise BadData(f"{images_path}: expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise BadData(f"{labels_path}: expected {len(images)} labels (N,), got shape {labels.shape}")
+    return images[:, None].copy(), check_int_labels(labels, labels_path)
+
+
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``x`` uint8 (N, H, W) or (N, H, W, C) with C in {1, 3}, and ``y`` integer (N,)."""
+    path = _existing(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"x", "y"} - set(archive.files)
+            if missing:
+                raise BadData(f"{path}: missing array(s) {sorted(missing)}; the archive has {archive.files}")
+            x, y = archive["x"], archive["y"]
+    except BadData:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise BadData(f"{path}: not a readable .npz archive ({exc})") from None
+    if x.dtype != np.uint8:
+        raise BadData(f"{path}: key 'x' has dtype {x.dtype}; expected uint8 (scale to 0..255 first)")
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    else:
+        raise BadData(f"{path}: key 'x' has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C 1 or 3")
+    if y.ndim != 1 or len(y) != len(x):
+        raise BadData(f"{path}: key 'y' has shape {y.shape}; expected ({len(x)},)")
+    return x, check_int_labels(y, f"{path}: key 'y'")
+
+
+def check_int_labels(labels: np.ndarray, where) -> np.ndarray:
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise BadData(f"{where}: labels have dtype {labels.dtype}; expected integers")
+    if len(labels) and labels.min() < 0:
+        raise BadData(f"{where}: labels out of range: minimum {labels.min()} is negative")
+    return labels.astype(np.int64)
+
+
+def load_imagefolder(
+    root: str | Path, *, channels: int = 3, image_size: list[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``root/<class>/*.png|jpg``: images sorted by class then file name; labels are the folder names."""
+    root = _existing(root)
+    files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BadData(f"{root}: no PNG or JPEG files in any class sub-folder")
+    mode = "L" if channels == 1 else "RGB"
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as img:
+                img = img.convert(mode)
+                if image_size:
+                    img = ImageOps.fit(img, (image_size[1], image_size[0]))
+                arr = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise BadData(f"{file}: not a readable image ({exc})") from None
+        if images and arr.shape != images[0].shape:
+            raise BadData(
+                f"{file}: size {arr.shape[:2]} differs from {images[0].shape[:2]} of {files[0]}; "
+                "set data.image_size to resize"
+            )
+        images.append(arr)
+    x = np.stack(images)
+    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x), np.array([p.parent.name for p in files])

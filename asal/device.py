@@ -1,0 +1,23 @@
+"""Pick the torch device and thread count once, at a stage's entry point."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import BadConfig
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; an explicit name must be usable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadConfig(f"--device {name!r}: CUDA was requested but torch sees no GPU")
+    return device
+
+
+def set_threads(threads: int | None) -> None:
+    """Match torch's intra-op threads to what the scheduler gave the job (Snakemake ``{threads}``)."""
+    if threads:
+        torch.set_num_threads(int(threads))

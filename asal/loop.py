@@ -1,0 +1,133 @@
+"""The active-learning loop: train, evaluate, select, label; checkpointed after every cycle.
+
+Every random choice of cycle k derives from ``(seed, k)`` alone (classifier initialisation and batch order,
+a strategy's ``rng``), and the initial labelled set from ``seed`` alone, the same for every strategy. So a run
+killed at any moment and restarted from its checkpoint ends with exactly the rows (times aside) and indices
+of an uninterrupted run on the same device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import config_hash
+from .data import ImageStore
+from .data.store import atomic_path
+from .errors import BadConfig, PoolExhausted
+from .models.classifiers import TrainConfig, entropy, predict_proba, train_classifier
+from .strategies import SelectionContext, make_strategy
+
+log = logging.getLogger(__name__)
+
+ROW_COLUMNS = [
+    "strategy", "seed", "cycle", "n_labelled", "test_accuracy", "n_selected", "selected_entropy",
+    "select_seconds", "train_seconds",
+]
+
+
+def cycle_seed(seed: int, cycle: int, stream: int) -> int:
+    """An independent 63-bit seed per (run seed, cycle, purpose)."""
+    return int(np.random.SeedSequence([seed, cycle, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def initial_labelled(n_pool: int, n_initial: int, seed: int) -> np.ndarray:
+    """The seeded random start set, (n_initial,) ``pool_idx``; the same for every strategy of a seed."""
+    if n_initial > n_pool:
+        raise PoolExhausted(f"al.initial = {n_initial} is larger than the pool ({n_pool} samples)")
+    return np.random.default_rng(seed).choice(n_pool, size=n_initial, replace=False)
+
+
+def checkpoint_path(out_csv: str | Path) -> Path:
+    out_csv = Path(out_csv)
+    return out_csv.with_name(out_csv.stem + ".checkpoint.json")
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj))
+
+
+def _load_checkpoint(path: Path, identity: dict) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, exc)
+        return None
+    if state.get("identity") != identity:
+        log.warning("checkpoint %s belongs to another config, strategy, seed or pool; starting afresh", path)
+        return None
+    return state
+
+
+def run_active_learning(
+    pool: ImageStore, test: ImageStore, *, strategy: str, seed: int, settings: dict, out_csv: str | Path,
+    out_indices: str | Path, device: torch.device, score_batch_size: int = 1024,
+) -> pd.DataFrame:
+    """Run one AL experiment and write its per-cycle CSV and its selected indices.
+
+    ``settings`` is the run's config slice ``{"classifier": ..., "al": ...}``. ``out_indices`` gets one row
+    per labelled sample: ``pool_idx``, ``label`` and ``cycle`` (the first cycle whose classifier trains on
+    it; 0 for the initial set).
+    """
+    al, train_cfg = settings["al"], TrainConfig(**settings["classifier"])
+    if pool.class_names != test.class_names:
+        raise BadConfig(f"{pool.path} and {test.path} have different classes")
+    picker = make_strategy(strategy)
+    identity = {"strategy": strategy, "seed": seed, "settings": config_hash(settings), "pool": pool.config_hash}
+    ckpt_path = checkpoint_path(out_csv)
+    state = _load_checkpoint(ckpt_path, identity)
+    if state is None:
+        state = {"identity": identity, "rows": [], "labelled": [[int(i), 0] for i in initial_labelled(len(pool), al["initial"], seed)]}
+    else:
+        log.info("resuming %s from cycle %d", ckpt_path, len(state["rows"]))
+
+    n_cycles = 1 + -(-(al["budget"] - al["initial"]) // al["new"])
+    first, started = len(state["rows"]), time.perf_counter()
+    for cycle in range(first, n_cycles):
+        labelled_idx = np.array([i for i, _ in state["labelled"]], dtype=np.int64)
+        t0 = time.perf_counter()
+        model = train_classifier(
+            train_cfg, pool.images[labelled_idx], pool.labels[labelled_idx], pool.n_classes,
+            seed=cycle_seed(seed, cycle, 0), device=device,
+        )
+        train_s = time.perf_counter() - t0
+        accuracy = float((predict_proba(model, test.images, device=device).argmax(1) == test.labels).mean())
+        row = dict(strategy=strategy, seed=seed, cycle=cycle, n_labelled=len(labelled_idx), test_accuracy=accuracy,
+                   n_selected=0, selected_entropy=float("nan"), select_seconds=float("nan"), train_seconds=train_s)
+        n_new = min(al["new"], al["budget"] - len(labelled_idx))
+        if cycle < n_cycles - 1 and n_new > 0:
+            mask = np.zeros(len(pool), dtype=bool)
+            mask[labelled_idx] = True
+            ctx = SelectionContext(pool, mask, model, device, np.random.default_rng(cycle_seed(seed, cycle, 1)), score_batch_size)
+            t0 = time.perf_counter()
+            chosen = picker.select(ctx, n_new)
+            row["select_seconds"] = time.perf_counter() - t0
+            row["n_selected"] = len(chosen)
+            row["selected_entropy"] = float(entropy(predict_proba(model, pool.images[chosen], device=device)).mean())
+            state["labelled"] += [[int(i), cycle + 1] for i in chosen]
+        state["rows"].append(row)
+        _write_json(ckpt_path, state)
+        per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
+        log.info(
+            "%s seed %d cycle %d/%d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
+            strategy, seed, cycle + 1, n_cycles, len(labelled_idx), accuracy, train_s, row["select_seconds"],
+            per_cycle, per_cycle * (n_cycles - cycle - 1),
+        )
+
+    rows = pd.DataFrame(state["rows"], columns=ROW_COLUMNS)
+    labelled = np.array(state["labelled"], dtype=np.int64).reshape(-1, 2)
+    indices = pd.DataFrame({"pool_idx": labelled[:, 0], "label": pool.labels[labelled[:, 0]], "cycle": labelled[:, 1]})
+    for frame, path in ((rows, out_csv), (indices, out_indices)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    ckpt_path.unlink(missing_ok=True)
+    return rows

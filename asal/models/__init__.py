@@ -1,0 +1,1 @@
+"""Models: the classifiers now; the GAN and autoencoder come with the pre-processing stages."""

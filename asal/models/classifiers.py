@@ -1,0 +1,144 @@
+"""The classifiers h of the paper, trained from scratch on the labelled set in every AL cycle.
+
+Both expose ``features(x)`` (the penultimate activations, for core-set and ASAL-CLS later) and
+``forward(x)`` (logits). Inputs are float images in [0, 1], shape (B, C, H, W).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import BadConfig
+
+
+class LinearClassifier(nn.Module):
+    """h(x) = Wx + b on raw pixels (the paper's binary experiments)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(math.prod(image_shape), n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)  # (B, C*H*W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))  # (B, K)
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks (32, 64 channels, 3x3, max-pool) and a 128-unit hidden layer, for any image size."""
+
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, hidden: int = 128):
+        super().__init__()
+        c, h, w = image_shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.fc = nn.Linear(64 * (h // 4) * (w // 4), hidden)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc(self.conv(x).flatten(1)))  # (B, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, K)
+
+
+MODELS = {"linear": LinearClassifier, "cnn": SmallCNN}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``classifier`` section of an experiment (see the schema for each field)."""
+
+    model: str = "cnn"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    steps: int = 500
+    batch_size: int = 64
+
+
+def build_classifier(cfg: TrainConfig, image_shape, n_classes: int) -> nn.Module:
+    try:
+        return MODELS[cfg.model](tuple(image_shape), n_classes)
+    except KeyError:
+        raise BadConfig(f"classifier.model = {cfg.model!r}: choose one of {sorted(MODELS)}") from None
+
+
+def to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
+
+
+def _l2_penalty(model: nn.Module) -> torch.Tensor:
+    return sum(p.pow(2).sum() for name, p in model.named_parameters() if not name.endswith("bias"))
+
+
+def train_classifier(
+    cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, n_classes: int, *, seed: int,
+    device: torch.device,
+) -> nn.Module:
+    """Train a fresh classifier on ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64.
+
+    Initialisation and mini-batch order come from ``seed`` alone, so a resumed AL run retrains
+    bit for bit the classifier an uninterrupted run would have.
+    """
+    torch.manual_seed(seed)
+    model = build_classifier(cfg, images.shape[1:], n_classes).to(device)
+    x, y = to_float(images, device), torch.from_numpy(labels).to(device)
+
+    def loss_on(xb, yb):
+        return F.cross_entropy(model(xb), yb) + 0.5 * cfg.weight_decay * _l2_penalty(model)
+
+    model.train()
+    if cfg.optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(model.parameters(), lr=cfg.lr, max_iter=cfg.steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_on(x, y)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    else:
+        opt = (
+            torch.optim.Adam(model.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"
+            else torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+        )
+        gen = torch.Generator().manual_seed(seed)
+        batch = min(cfg.batch_size, len(y))
+        order = torch.empty(0, dtype=torch.long)
+        for _ in range(cfg.steps):
+            if len(order) < batch:  # reshuffle: every sample is seen once per epoch
+                order = torch.cat([order, torch.randperm(len(y), generator=gen)])
+            idx, order = order[:batch].to(device), order[batch:]
+            opt.zero_grad()
+            loss_on(x[idx], y[idx]).backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, images: np.ndarray, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities (N, K) float32 for uint8 images (N, C, H, W), in batches."""
+    out = [
+        F.softmax(model(to_float(images[i : i + batch_size], device)), dim=1).cpu().numpy()
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy in nats per row of ``probs`` (N, K) -> (N,) float32; 0 log 0 = 0."""
+    p = np.clip(probs, 1e-12, 1.0)
+    return -(probs * np.log(p)).sum(axis=1).astype(np.float32)
