@@ -29,7 +29,7 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
                             color=colours[name], alpha=0.2, lw=0)
         ax.set_xlabel("labelled samples")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(title or "test accuracy: mean over seeds, band = min to max")
+        ax.set_title(f"{title + ': ' if title else ''}mean over seeds, band = min to max", fontsize=10)
         ax.legend(loc="lower right", frameon=True)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format=Path(out).suffix.lstrip(".") or "pdf")

@@ -1,0 +1,23 @@
+# asal-pipeline: Adversarial Sampling for Active Learning and its baselines.
+# Entry point only: config, validation, rule files, default target. See README.md and config/README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/al.smk"
+include: "rules/plots.smk"
+
+
+rule all:
+    input:
+        get_all_targets(),
+    default_target: True

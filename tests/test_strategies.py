@@ -1,0 +1,101 @@
+"""The contract every registered strategy passes, and max-entropy against a known answer."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from asal.data import ImageStore
+from asal.errors import PoolExhausted
+from asal.strategies import STRATEGIES, SelectionContext, make_strategy
+from asal.errors import BadConfig
+
+CPU = torch.device("cpu")
+
+
+class TableModel(nn.Module):
+    """A 'classifier' whose logits for image i are row i of a fixed table (the image's first pixel is i)."""
+
+    def __init__(self, logits: np.ndarray):
+        super().__init__()
+        self.logits = torch.as_tensor(logits, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.logits[(x[:, 0, 0, 0] * 255).round().long()]
+
+
+def table_pool(n: int, n_classes: int = 3) -> ImageStore:
+    images = np.zeros((n, 1, 2, 2), np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)
+    return ImageStore("mem.h5", images, np.arange(n) % n_classes, list(range(n_classes)), "x")
+
+
+def context(pool, labelled_idx, model, batch_size=1024, seed=0):
+    mask = np.zeros(len(pool), bool)
+    mask[labelled_idx] = True
+    return SelectionContext(pool, mask, model, CPU, np.random.default_rng(seed), batch_size)
+
+
+@pytest.fixture
+def random_table():
+    rng = np.random.default_rng(0)
+    return table_pool(200), TableModel(rng.normal(0, 3, size=(200, 3)))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_contract(name, random_table):
+    pool, model = random_table
+    labelled = np.arange(0, 200, 3)
+    strategy = make_strategy(name)
+    chosen = strategy.select(context(pool, labelled, model), 25)
+    assert chosen.dtype == np.int64 and len(chosen) == 25 and len(set(chosen.tolist())) == 25
+    assert not set(chosen.tolist()) & set(labelled.tolist())
+    assert ((0 <= chosen) & (chosen < 200)).all()
+    unlabelled = 200 - len(labelled)
+    everything = strategy.select(context(pool, labelled, model), unlabelled)
+    assert sorted(everything.tolist()) == sorted(set(range(200)) - set(labelled.tolist()))
+    with pytest.raises(PoolExhausted, match=f"asked for {unlabelled + 1} samples but only {unlabelled}"):
+        strategy.select(context(pool, labelled, model), unlabelled + 1)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_same_rng_same_choice(name, random_table):
+    pool, model = random_table
+    a = make_strategy(name).select(context(pool, [1, 2], model, seed=5), 10)
+    b = make_strategy(name).select(context(pool, [1, 2], model, seed=5), 10)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_max_entropy_picks_the_known_rows():
+    n = 50
+    logits = np.zeros((n, 3))
+    logits[:, 0] = 10.0  # confident everywhere ...
+    uncertain = {7: 0.0, 21: 0.5, 33: 1.0, 40: 2.0}  # ... except these, most uncertain first
+    for row, peak in uncertain.items():
+        logits[row] = [peak, 0, 0]
+    pool, model = table_pool(n), TableModel(logits)
+    chosen = make_strategy("max-entropy").select(context(pool, [], model), 3)
+    assert chosen.tolist() == [7, 21, 33]
+    chosen = make_strategy("max-entropy").select(context(pool, [7], model), 3)
+    assert chosen.tolist() == [21, 33, 40]
+
+
+def test_max_entropy_chunked_equals_whole(random_table):
+    pool, model = random_table
+    whole = make_strategy("max-entropy").select(context(pool, [3, 4], model, batch_size=10_000), 30)
+    chunked = make_strategy("max-entropy").select(context(pool, [3, 4], model, batch_size=7), 30)
+    np.testing.assert_array_equal(whole, chunked)
+
+
+def test_random_is_uniform_over_unlabelled(random_table):
+    pool, model = random_table
+    counts = np.zeros(200)
+    for seed in range(300):
+        counts[make_strategy("random").select(context(pool, [0, 1], model, seed=seed), 10)] += 1
+    assert counts[:2].sum() == 0
+    assert counts[2:].min() > 0 and counts[2:].std() / counts[2:].mean() < 0.4
+
+
+def test_unknown_strategy():
+    with pytest.raises(BadConfig, match="'nope' is not registered"):
+        make_strategy("nope")
