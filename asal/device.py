@@ -8,12 +8,16 @@ from .errors import BadConfig
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; an explicit name must be usable."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BadConfig(f"--device {name!r}: CUDA was requested but torch sees no GPU")
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; an explicit name must be usable.
+
+    On CUDA, cuDNN is made deterministic so a resumed run retrains bit for bit what it would have.
+    """
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadConfig(f"--device {name!r}: CUDA was requested but torch sees no GPU")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     return device
 
 

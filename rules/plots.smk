@@ -6,6 +6,10 @@ rule summarize_runs:
         strategies="results/{exp}/strategies.csv",
     log:
         "logs/summarize_runs/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../envs/asal.yaml"
     shell:
@@ -19,6 +23,10 @@ rule plot_accuracy:
         report("results/{exp}/accuracy.pdf", caption="../docs/captions/accuracy.rst", category="{exp}"),
     log:
         "logs/plot_accuracy/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../envs/asal.yaml"
     shell:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,35 @@ def make_images(n: int, n_classes: int = 3, side: int = 12, channels: int = 1, s
     return (x[..., 0] if channels == 1 else x), labels.astype(np.int64)
 
 
+class Py2StylePickler(pickle._Pickler):
+    """Writes what Python 2's cPickle wrote for numpy arrays: bytes as py2 ``str`` opcodes (which Python 3
+    reads back with ``encoding="latin1"``) and ``numpy.core.multiarray._reconstruct`` by its old module name."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj: bytes):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+    def save_global(self, obj, name=None):
+        if getattr(obj, "__name__", "") == "_reconstruct":
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+
+def py2_style_dumps(obj) -> bytes:
+    buffer = io.BytesIO()
+    Py2StylePickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue()
+
+
 def write_mnist_pickle(path: Path, n_train=300, n_valid=20, n_test=120) -> Path:
     """A file shaped like mnist.pkl.gz: ((x, y) train, valid, test), x float32 (N, 784) = k/256."""
     splits = []
@@ -31,7 +62,7 @@ def write_mnist_pickle(path: Path, n_train=300, n_valid=20, n_test=120) -> Path:
         x, y = make_images(n, n_classes=10, side=28, seed=i)
         splits.append(((x.reshape(n, -1) / 256.0).astype(np.float32), y))
     with gzip.open(path, "wb", compresslevel=1) as fh:
-        pickle.dump(tuple(splits), fh, protocol=4)  # 2 would pull in _codecs.encode for bytes
+        fh.write(py2_style_dumps(tuple(splits)))
     return path
 
 

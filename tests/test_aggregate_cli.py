@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,8 @@ def test_plot_writes_a_pdf(tmp_path):
 
 def test_cli_summarize_and_plot(tmp_path):
     runs = [str(p) for p in fake_runs(tmp_path)]
-    assert main(["summarize", "--runs", *runs, "--out", str(tmp_path / "s.csv"), "--strategies-out", str(tmp_path / "t.csv")]) == 0
+    outputs = ["--out", str(tmp_path / "s.csv"), "--strategies-out", str(tmp_path / "t.csv")]
+    assert main(["summarize", "--runs", *runs, *outputs]) == 0
     assert main(["plot-accuracy", "--summary", str(tmp_path / "s.csv"), "--out", str(tmp_path / "a.png")]) == 0
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -73,12 +75,14 @@ def test_cli_errors_name_the_key_and_exit_2(tmp_path, capsys):
 def test_cli_prepare_data_from_config_file(tmp_path, npz_data):
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({"experiments": {"tiny": {"data": {"source": "npz", "path": str(npz_data)}}}}))
-    args = ["prepare-data", "--config", str(config), "--experiment", "tiny", "--pool", str(tmp_path / "p.h5"), "--test", str(tmp_path / "t.h5")]
+    args = ["prepare-data", "--config", str(config), "--experiment", "tiny",
+            "--pool", str(tmp_path / "p.h5"), "--test", str(tmp_path / "t.h5")]
     assert main(args) == 0 and (tmp_path / "p.h5").exists()
     assert main([*args[:4], "nope", *args[5:]]) == 2
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "asal.cli", "--help"], capture_output=True, text=True, check=True)
+    script = Path(sys.executable).parent / "asal"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for command in ("fetch-mnist", "prepare-data", "run-al", "summarize", "plot-accuracy"):
         assert command in out.stdout

@@ -14,7 +14,7 @@ from asal.data.mnist import MNIST_PICKLE_IN_WHEEL, load_mnist
 from asal.data.user_formats import load_idx, read_idx
 from asal.errors import BadConfig, BadData
 
-from conftest import data_slice, make_images, write_mnist_pickle
+from conftest import data_slice, make_images, py2_style_dumps, write_mnist_pickle
 
 
 def run(tmp_path, **data):
@@ -42,14 +42,11 @@ def test_mnist_pickle_split_classes_and_pixels(tmp_path, mnist_pickle):
         np.testing.assert_array_equal(fh["orig_index"][()], np.flatnonzero(keep))
 
 
-def test_pixels_are_exact_k_over_256(tmp_path):
-    path = write_mnist_pickle(tmp_path / "m.pkl.gz")
-    with gzip.open(path) as fh:
-        import pickle
-
-        raw = pickle.load(fh)  # our own file, written just above
-    (x, _), _ = load_mnist(path)
-    np.testing.assert_array_equal(x.reshape(len(x), -1), (raw[0][0] * 256).astype(np.uint8))
+def test_pixels_are_exact_k_over_256(mnist_pickle):
+    (x, y), _ = load_mnist(mnist_pickle)
+    expected_x, expected_y = make_images(300, n_classes=10, side=28, seed=0)  # what write_mnist_pickle stored
+    np.testing.assert_array_equal(x[:, 0], expected_x)
+    np.testing.assert_array_equal(y, expected_y)
 
 
 def test_pool_size_draws_a_seeded_subset(tmp_path, mnist_pickle):
@@ -77,7 +74,8 @@ def test_wheel_with_wrong_checksum_is_refused(tmp_path, mnist_pickle):
         (dict(pool_size=10_000), BadConfig, "data.pool_size = 10000 is larger than the 300"),
         (dict(test_size=500), BadConfig, "data.test_size = 500 is larger"),
         (dict(classes=["5", 7]), BadConfig, "not integers"),
-        (dict(test_path="x.npz"), BadConfig, "mnist has its own test split"),
+        (dict(test_path="x.npz"), BadConfig, "data.test_path = 'x.npz' has no meaning for source 'mnist'"),
+        (dict(image_size=[8, 8]), BadConfig, "data.image_size .* has no meaning"),
     ],
 )
 def test_bad_mnist_config(tmp_path, mnist_pickle, data, error, match):
@@ -106,6 +104,19 @@ def test_mnist_labels_out_of_range(tmp_path):
         pickle.dump(bad, fh, protocol=4)
     with pytest.raises(BadData, match="labels out of range 0..9"):
         run(tmp_path, path=str(path))
+    assert_no_outputs(tmp_path)
+
+
+def test_mnist_pickle_of_the_wrong_shape(tmp_path):
+    path = tmp_path / "odd.pkl.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(py2_style_dumps(((np.zeros(3), np.zeros(3), np.zeros(3)), None, None)))
+    with pytest.raises(BadData, match="odd.pkl.gz: the train split is not an"):
+        run(tmp_path, path=str(path))
+    path.write_bytes(b"\x1f\x8b" + b"garbage" * 20)
+    with pytest.raises(BadData, match="odd.pkl.gz"):
+        run(tmp_path, path=str(path))
+    assert_no_outputs(tmp_path)
 
 
 # --- a user's own data: idx, npz, imagefolder -------------------------------------------------------------
@@ -155,6 +166,34 @@ def test_npz_seeded_split_is_disjoint_and_complete(tmp_path, npz_data):
         np.testing.assert_array_equal(b["images"][()][:, 0], x[b["orig_index"][()]])
 
 
+def test_npz_truncated_missing_and_too_small(tmp_path, npz_data):
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(npz_data.read_bytes()[:3000])
+    with pytest.raises(BadData, match="cut.npz: not a readable .npz archive, or truncated"):
+        run(tmp_path, source="npz", path=str(cut))
+    with pytest.raises(BadData, match="nope.npz: no such file"):
+        run(tmp_path, source="npz", path=str(tmp_path / "nope.npz"))
+    with pytest.raises(BadConfig, match="data.pool_size = 5000 is larger than the 288 images available in .*tiny.npz"):
+        run(tmp_path, source="npz", path=str(npz_data), pool_size=5000)
+    with pytest.raises(BadConfig, match="data.labels_path = 'y' has no meaning for source 'npz'"):
+        run(tmp_path, source="npz", path=str(npz_data), labels_path="y")
+    assert_no_outputs(tmp_path)
+
+
+def test_test_split_must_hold_the_pool_classes(tmp_path):
+    x, y = make_images(100, n_classes=3, side=8)
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    np.savez(tmp_path / "test.npz", x=x[y != 2], y=y[y != 2])
+    with pytest.raises(BadData, match=r"test.npz: the test split has no sample of class\(es\) \[2\]"):
+        run(tmp_path, source="npz", path=str(tmp_path / "train.npz"), test_path=str(tmp_path / "test.npz"))
+    np.savez(tmp_path / "test.npz", x=x, y=np.where(np.arange(len(y)) < 5, 3, y))
+    with pytest.raises(BadData, match=r"test.npz: the test split has class\(es\) \[3\] that the training data lacks"):
+        run(tmp_path, source="npz", path=str(tmp_path / "train.npz"), test_path=str(tmp_path / "test.npz"))
+    _, pool, test = run(tmp_path, source="npz", path=str(tmp_path / "train.npz"),
+                        test_path=str(tmp_path / "test.npz"), classes=[1, 2])
+    assert pool.class_names == [1, 2] and set(test.labels) == {0, 1}
+
+
 def test_npz_rgb_is_transposed_to_nchw(tmp_path):
     x, y = make_images(100, side=8, channels=3)
     np.savez(tmp_path / "rgb.npz", x=x, y=y)
@@ -196,6 +235,15 @@ def test_imagefolder_classes_resize_and_split(tmp_path):
                         image_size=[8, 8], channels=1, test_fraction=0.25)
     assert pool.class_names == ["dog", "cat"] and pool.images.shape[1:] == (1, 8, 8)
     assert len(pool) + len(test) == 24 and len(test) == 6
+
+
+def test_imagefolder_absent_class_and_missing_folder(tmp_path):
+    root = write_folder(tmp_path / "imgs")
+    with pytest.raises(BadData, match=r"\['bird'\] requested by data.classes are absent"):
+        run(tmp_path, source="imagefolder", path=str(root), classes=["cat", "bird"])
+    with pytest.raises(BadData, match="nothere: no such file or folder"):
+        run(tmp_path, source="imagefolder", path=str(tmp_path / "nothere"))
+    assert_no_outputs(tmp_path)
 
 
 def test_imagefolder_mixed_sizes_and_broken_image(tmp_path):

@@ -77,8 +77,15 @@ def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch
         run(tiny_stores, tmp_path, name="cut")
     state = json.loads(checkpoint_path(tmp_path / "cut.csv").read_text())
     assert len(state["rows"]) == 3 and not (tmp_path / "cut.csv").exists()
-    monkeypatch.setattr(loop, "train_classifier", real_train)
+    resumed_calls = []
+
+    def counting_train(*args, **kwargs):
+        resumed_calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_classifier", counting_train)
     rows, idx = run(tiny_stores, tmp_path, name="cut")
+    assert len(resumed_calls) == len(reference_rows) - 3  # it resumed: the 3 finished cycles were not redone
     pd.testing.assert_frame_equal(rows.drop(columns=TIMES), reference_rows.drop(columns=TIMES))
     pd.testing.assert_frame_equal(idx, reference_idx)
 
@@ -93,7 +100,10 @@ def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
 def test_resume_after_sigkill(tiny_stores, tmp_path):
     """A real `kill -9` of `asal run-al` part-way, then a restart: identical rows (times aside) and indices."""
     pool, test = tiny_stores
-    settings = {"classifier": {"model": "cnn", "steps": 40, "batch_size": 16}, "al": {"initial": 10, "new": 4, "budget": 90}}
+    settings = {
+        "classifier": {"model": "cnn", "steps": 40, "batch_size": 16},
+        "al": {"initial": 10, "new": 4, "budget": 90},
+    }
 
     def command(name):
         return [
@@ -114,7 +124,8 @@ def test_resume_after_sigkill(tiny_stores, tmp_path):
     n_done = len(json.loads(ckpt.read_text())["rows"])
     assert 5 <= n_done < 21, "the run was not killed part-way; make it longer"
     assert not (tmp_path / "cut.csv").exists()
-    subprocess.run(command("cut"), check=True, capture_output=True)
+    resumed = subprocess.run(command("cut"), check=True, capture_output=True, text=True)
+    assert f"from cycle {n_done}" in resumed.stderr
     ref, cut = pd.read_csv(tmp_path / "ref.csv"), pd.read_csv(tmp_path / "cut.csv")
     pd.testing.assert_frame_equal(cut.drop(columns=TIMES), ref.drop(columns=TIMES))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cut_idx.csv"), pd.read_csv(tmp_path / "ref_idx.csv"))

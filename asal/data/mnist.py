@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def load_mnist(path: str | Path | None) -> tuple[tuple[np.ndarray, np.ndarray], 
         else:
             with gzip.open(path) as fh:
                 splits = safe_load(fh, source=source)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
         raise BadData(f"{source}: unreadable or truncated ({type(exc).__name__}: {exc})") from None
     train, _valid, test = _check_splits(splits, source)
     return train, test
@@ -90,6 +91,8 @@ def _check_splits(splits, source: str):
         raise BadData(f"{source}: expected a tuple (train, valid, test), got {type(splits).__name__}")
     out = []
     for name, split in zip(("train", "valid", "test"), splits):
+        if not (isinstance(split, tuple) and len(split) == 2):
+            raise BadData(f"{source}: the {name} split is not an (images, labels) pair")
         x, y = split
         if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == SIDE * SIDE):
             raise BadData(f"{source}: {name} images have shape {getattr(x, 'shape', None)}, expected (N, 784)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadConfig, BadData
-from .mnist import load_mnist
+from .mnist import DEFAULT_MNIST_PATH, load_mnist
 from .store import atomic_path, write_split
 from .user_formats import load_idx, load_imagefolder, load_npz
 
@@ -20,11 +20,11 @@ Split = tuple[np.ndarray, np.ndarray]  # images (N, C, H, W) uint8, labels (N,) 
 def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
     """Return ``(train, test or None, train file, test file)`` as the source ships them."""
     source = data["source"]
+    check_keys_apply(data)
     if source == "mnist":
-        if data["test_path"]:
-            raise BadConfig(f"data.test_path = {data['test_path']!r}: mnist has its own test split; remove it")
-        train, test = load_mnist(data["path"])
-        return train, test, str(data["path"]), str(data["path"])
+        path = str(data["path"] or DEFAULT_MNIST_PATH)
+        train, test = load_mnist(path)
+        return train, test, path, path
     readers = {
         "idx": lambda p, lp: load_idx(p, lp),
         "npz": lambda p, _: load_npz(p),
@@ -38,8 +38,26 @@ def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
         raise BadConfig("data.test_labels_path is required with data.test_path for source 'idx'")
     test = read(data["test_path"], data["test_labels_path"])
     if test[0].shape[1:] != train[0].shape[1:]:
-        raise BadData(f"{data['test_path']}: image shape {test[0].shape[1:]} differs from {train[0].shape[1:]} in {data['path']}")
+        raise BadData(
+            f"{data['test_path']}: image shape {test[0].shape[1:]} differs from {train[0].shape[1:]} in {data['path']}"
+        )
     return train, test, data["path"], data["test_path"]
+
+
+#: Keys that only some sources read; set for another source, they would be silently ignored.
+SOURCE_ONLY_KEYS = {
+    "labels_path": {"idx"}, "test_labels_path": {"idx"}, "test_path": {"idx", "npz", "imagefolder"},
+    "image_size": {"imagefolder"},
+}
+
+
+def check_keys_apply(data: dict) -> None:
+    for key, sources in SOURCE_ONLY_KEYS.items():
+        if data[key] is not None and data["source"] not in sources:
+            raise BadConfig(
+                f"data.{key} = {data[key]!r} has no meaning for source {data['source']!r} "
+                f"(only for {', '.join(sorted(sources))}); remove it"
+            )
 
 
 def class_list(data: dict, labels: np.ndarray, where: str) -> list:
@@ -91,7 +109,13 @@ def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> di
         train = (train[0][train_rows], train[1][train_rows])
     else:
         test_rows = train_rows = None
-    class_list(data, test[1], test_file)  # every kept class must also be in the test set
+    test_classes = set(np.unique(test[1]).tolist())
+    missing = sorted(set(classes) - test_classes, key=str)
+    if missing:
+        raise BadData(f"{test_file}: the test split has no sample of class(es) {missing}, which the pool has")
+    extra = sorted(test_classes - set(classes), key=str)
+    if extra and data["classes"] is None:
+        raise BadData(f"{test_file}: the test split has class(es) {extra} that the training data lacks")
 
     splits = {}
     for name, split, rows_in_file, size_key, where in (

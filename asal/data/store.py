@@ -28,10 +28,13 @@ ROWS_PER_CHUNK = 1024
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    The name is fixed (``.<name>.part``), so a restart after a kill overwrites what the killed job left.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.part")
     try:
         yield tmp
         os.replace(tmp, path)

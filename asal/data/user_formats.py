@@ -7,6 +7,8 @@ for imagefolder. Every failure is a :class:`BadData` naming the file.
 from __future__ import annotations
 
 import gzip
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise BadData(f"{path}: unreadable or truncated gzip ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise BadData(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
@@ -69,8 +71,8 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             x, y = archive["x"], archive["y"]
     except BadData:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise BadData(f"{path}: not a readable .npz archive ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise BadData(f"{path}: not a readable .npz archive, or truncated ({type(exc).__name__}: {exc})") from None
     if x.dtype != np.uint8:
         raise BadData(f"{path}: key 'x' has dtype {x.dtype}; expected uint8 (scale to 0..255 first)")
     if x.ndim == 3:

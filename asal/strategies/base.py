@@ -60,7 +60,8 @@ class Strategy(ABC):
                 f"{len(ctx.labelled)} pool samples in {ctx.pool.path} are unlabelled"
             )
         chosen = np.asarray(self.choose(ctx, candidates, n), dtype=np.int64)
-        assert len(chosen) == n and len(np.unique(chosen)) == n and not ctx.labelled[chosen].any(), self.name
+        if len(chosen) != n or len(np.unique(chosen)) != n or ctx.labelled[chosen].any():
+            raise RuntimeError(f"strategy {self.name!r} broke its contract: {n} distinct unlabelled indices expected")
         return chosen
 
     @abstractmethod
