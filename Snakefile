@@ -13,6 +13,8 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/generative.smk"
+include: "rules/features.smk"
 include: "rules/al.smk"
 include: "rules/plots.smk"
 
@@ -21,3 +23,13 @@ rule all:
     input:
         get_all_targets(),
     default_target: True
+
+
+# `snakemake --cores 8 preprocess_mnist10`: the GAN, autoencoder, oracle, features, PCA and indexes only.
+for _exp in EXPERIMENTS:
+
+    rule:
+        name:
+            f"preprocess_{_exp}"
+        input:
+            get_preprocessing_targets(_exp),

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import al_slice, check_al, data_slice, experiment, load_config, validate_slice
+from .config import check_al, experiment, load_config, validate_slice
 from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError, BadConfig
 
@@ -27,15 +27,24 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--experiment", help="the experiment's name in --config")
 
 
-def _slice(args: argparse.Namespace, sections: tuple[str, ...]) -> dict:
-    """The validated config slice for a stage: one section's body, or a dict of several sections."""
+def _add_device_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+
+
+def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str | None = None) -> dict:
+    """The validated config slice for a stage: one section's body, or a dict of several sections.
+
+    ``schema_def`` names the schema definition of a single section when it differs from the section's name
+    (the ``oracle`` section is a ``classifier``).
+    """
     if args.params is not None:
         try:
             raw = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise BadConfig(f"--params is not valid JSON: {exc}") from None
         if len(sections) == 1:
-            return validate_slice(raw, sections[0])
+            return validate_slice(raw, schema_def or sections[0])
         unknown = set(raw) - set(sections)
         if unknown:
             raise BadConfig(f"--params: unknown section(s) {sorted(unknown)}; expected {list(sections)}")
@@ -46,7 +55,16 @@ def _slice(args: argparse.Namespace, sections: tuple[str, ...]) -> dict:
     if not (args.config and args.experiment):
         raise BadConfig("give either --params JSON or both --config FILE and --experiment NAME")
     exp = experiment(load_config(args.config), args.experiment)
-    return data_slice(exp) if sections == ("data",) else al_slice(exp)
+    return exp[sections[0]] if len(sections) == 1 else {s: exp[s] for s in sections}
+
+
+def _device(args: argparse.Namespace):
+    from .device import resolve_device, set_threads
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    log.info("device %s, %s threads", device, args.threads or "default")
+    return device
 
 
 def cmd_fetch_mnist(args):
@@ -63,17 +81,71 @@ def cmd_prepare_data(args):
 
 def cmd_run_al(args):
     from .data import read_split
-    from .device import resolve_device, set_threads
     from .loop import run_active_learning
 
     settings = _slice(args, ("classifier", "al"))
-    set_threads(args.threads)
-    device = resolve_device(args.device)
-    log.info("device %s, %s threads", device, args.threads or "default")
+    device = _device(args)
     run_active_learning(
         read_split(args.pool), read_split(args.test), strategy=args.strategy, seed=args.seed, settings=settings,
         out_csv=args.out, out_indices=args.indices, device=device, score_batch_size=args.score_batch_size,
     )
+
+
+def cmd_train_gan(args):
+    from .data import read_split
+    from .wgan import GanConfig, train_gan
+
+    cfg = _slice(args, ("gan",))
+    cfg = GanConfig(**{**cfg, "betas": tuple(cfg["betas"])})
+    train_gan(cfg, read_split(args.pool), args.out, device=_device(args), samples_png=args.samples,
+              losses_csv=args.losses, checkpoint_every=args.checkpoint_every)
+
+
+def cmd_train_oracle(args):
+    from .data import read_split
+    from .models.classifiers import TrainConfig
+    from .quality import train_oracle
+
+    cfg = TrainConfig(**_slice(args, ("oracle",), schema_def="classifier"))
+    train_oracle(cfg, read_split(args.pool), read_split(args.test), args.out, args.metrics, device=_device(args))
+
+
+def cmd_evaluate_gan(args):
+    from .data import read_split
+    from .quality import gan_quality
+
+    gan_quality(args.gan, args.oracle, args.oracle_metrics, args.out, class_names=read_split(args.pool).class_names,
+                device=_device(args), n_samples=args.n_samples)
+
+
+def cmd_train_autoencoder(args):
+    from .autoencoder import AutoencoderConfig, train_autoencoder
+    from .data import read_split
+
+    cfg = AutoencoderConfig(**_slice(args, ("autoencoder",)))
+    train_autoencoder(cfg, read_split(args.pool), read_split(args.test), args.out, device=_device(args),
+                      recon_png=args.reconstructions, metrics_json=args.metrics)
+
+
+def cmd_extract_features(args):
+    from .features import extract_pool_features, load_extractor
+
+    extractor = load_extractor(args.space, args.model, _device(args))
+    extract_pool_features(extractor, args.pool, args.out, batch_size=args.batch_size)
+
+
+def cmd_fit_pca(args):
+    from .matching import fit_pca
+
+    cfg = _slice(args, ("matching",))
+    fit_pca(args.features, args.out, dims=cfg["pca_dims"], seed=cfg["seed"], max_fit_samples=cfg["pca_fit_samples"])
+
+
+def cmd_build_index(args):
+    from .matching import build_index
+
+    cfg = _slice(args, ("matching",))
+    build_index(args.kind, args.pca, args.out, **cfg)
 
 
 def cmd_summarize(args):
@@ -120,10 +192,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="output: one row per cycle (CSV)")
     p.add_argument("--indices", required=True, help="output: the labelled pool indices (CSV)")
-    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--score-batch-size", type=int, default=1024, help="images per forward pass when scoring")
+    _add_device_args(p)
     p.set_defaults(func=cmd_run_al)
+
+    p = sub.add_parser("train-gan", help="train (or resume) the WGAN on the pool")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True)
+    p.add_argument("--out", required=True, help="output: the model (.pt)")
+    p.add_argument("--samples", required=True, help="output: a PNG grid of 64 samples")
+    p.add_argument("--losses", required=True, help="output: the loss history (CSV)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="iterations between resumable checkpoints")
+    _add_device_args(p)
+    p.set_defaults(func=cmd_train_gan)
+
+    p = sub.add_parser("train-oracle", help="train the oracle classifier on every pool label")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--out", required=True, help="output: the model (.pt)")
+    p.add_argument("--metrics", required=True, help="output: its test accuracy (JSON)")
+    _add_device_args(p)
+    p.set_defaults(func=cmd_train_oracle)
+
+    p = sub.add_parser("evaluate-gan", help="label generated samples with the oracle: class fractions, confidence")
+    p.add_argument("--gan", required=True)
+    p.add_argument("--oracle", required=True)
+    p.add_argument("--oracle-metrics", required=True)
+    p.add_argument("--pool", required=True, help="the pool store (for the class names)")
+    p.add_argument("--out", required=True, help="output: gan_metrics.json")
+    p.add_argument("--n-samples", type=int, default=10_000)
+    _add_device_args(p)
+    p.set_defaults(func=cmd_evaluate_gan)
+
+    p = sub.add_parser("train-autoencoder", help="train the feature autoencoder on the pool")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--out", required=True, help="output: the model (.pt)")
+    p.add_argument("--reconstructions", required=True, help="output: PNG of test images and reconstructions")
+    p.add_argument("--metrics", required=True, help="output: test reconstruction MSE (JSON)")
+    _add_device_args(p)
+    p.set_defaults(func=cmd_train_autoencoder)
+
+    p = sub.add_parser("extract-features", help="stream the pool through a feature extractor into HDF5")
+    p.add_argument("--space", required=True, choices=["raw", "auto", "disc"])
+    p.add_argument("--pool", required=True)
+    p.add_argument("--model", help="autoencoder.pt for auto, gan.pt for disc; none for raw")
+    p.add_argument("--out", required=True, help="output: features (HDF5)")
+    p.add_argument("--batch-size", type=int, default=1000)
+    _add_device_args(p)
+    p.set_defaults(func=cmd_extract_features)
+
+    p = sub.add_parser("fit-pca", help="fit PCA on pool features and project the pool")
+    _add_config_args(p)
+    p.add_argument("--features", required=True)
+    p.add_argument("--out", required=True, help="output: PCA arrays and projected pool (HDF5)")
+    p.set_defaults(func=cmd_fit_pca)
+
+    p = sub.add_parser("build-index", help="build a nearest-neighbour index on the projected pool")
+    _add_config_args(p)
+    p.add_argument("--kind", required=True, choices=["kdtree", "flat", "ivf", "hnsw"])
+    p.add_argument("--pca", required=True, help="the fit-pca output")
+    p.add_argument("--out", required=True, help="output: the index")
+    p.set_defaults(func=cmd_build_index)
 
     p = sub.add_parser("summarize", help="aggregate run CSVs over seeds")
     p.add_argument("--runs", nargs="+", required=True, help="run CSVs written by run-al")

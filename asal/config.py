@@ -96,16 +96,6 @@ def experiment(config: dict, name: str) -> dict:
         raise BadConfig(f"experiment {name!r} is not in the config (known: {known})") from None
 
 
-def data_slice(exp: dict) -> dict:
-    """What ``prepare-data`` depends on."""
-    return exp["data"]
-
-
-def al_slice(exp: dict) -> dict:
-    """What one AL run depends on besides its strategy, seed and data files."""
-    return {"classifier": exp["classifier"], "al": exp["al"]}
-
-
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 

@@ -1,0 +1,62 @@
+rule extract_features:
+    input:
+        unpack(get_feature_inputs),
+    output:
+        "features/{exp}/{space}.h5",
+    log:
+        "logs/extract_features/{exp}_{space}.log",
+    benchmark:
+        "benchmarks/extract_features/{exp}_{space}.tsv"
+    params:
+        model=get_feature_model_arg,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal extract-features --space {wildcards.space} --pool {input.pool} {params.model}"
+        " --out {output} --threads {threads} 2> {log}"
+
+
+rule fit_pca:
+    input:
+        "features/{exp}/{space}.h5",
+    output:
+        "features/{exp}/{space}_pca.h5",
+    log:
+        "logs/fit_pca/{exp}_{space}.log",
+    benchmark:
+        "benchmarks/fit_pca/{exp}_{space}.tsv"
+    params:
+        pca=get_pca_params,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal fit-pca --params {params.pca:q} --features {input} --out {output} 2> {log}"
+
+
+rule build_index:
+    input:
+        "features/{exp}/{space}_pca.h5",
+    output:
+        "features/{exp}/{space}_{index}.index",
+    log:
+        "logs/build_index/{exp}_{space}_{index}.log",
+    benchmark:
+        "benchmarks/build_index/{exp}_{space}_{index}.tsv"
+    params:
+        index=get_index_params,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal build-index --params {params.index:q} --kind {wildcards.index} --pca {input} --out {output} 2> {log}"

@@ -1,0 +1,93 @@
+rule train_gan:
+    input:
+        pool="data/{exp}/pool.h5",
+    output:
+        model="models/{exp}/gan.pt",
+        samples="models/{exp}/gan_samples.png",
+        losses="models/{exp}/gan_losses.csv",
+    log:
+        "logs/train_gan/{exp}.log",
+    benchmark:
+        "benchmarks/train_gan/{exp}.tsv"
+    params:
+        gan=get_gan_params,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal train-gan --params {params.gan:q} --pool {input.pool} --out {output.model}"
+        " --samples {output.samples} --losses {output.losses} --threads {threads} 2> {log}"
+
+
+rule train_oracle:
+    input:
+        pool="data/{exp}/pool.h5",
+        test="data/{exp}/test.h5",
+    output:
+        model="models/{exp}/oracle.pt",
+        metrics="models/{exp}/oracle_metrics.json",
+    log:
+        "logs/train_oracle/{exp}.log",
+    benchmark:
+        "benchmarks/train_oracle/{exp}.tsv"
+    params:
+        oracle=get_oracle_params,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal train-oracle --params {params.oracle:q} --pool {input.pool} --test {input.test}"
+        " --out {output.model} --metrics {output.metrics} --threads {threads} 2> {log}"
+
+
+rule evaluate_gan:
+    input:
+        gan="models/{exp}/gan.pt",
+        oracle="models/{exp}/oracle.pt",
+        oracle_metrics="models/{exp}/oracle_metrics.json",
+        pool="data/{exp}/pool.h5",
+    output:
+        "models/{exp}/gan_metrics.json",
+    log:
+        "logs/evaluate_gan/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal evaluate-gan --gan {input.gan} --oracle {input.oracle} --oracle-metrics {input.oracle_metrics}"
+        " --pool {input.pool} --out {output} --threads {threads} 2> {log}"
+
+
+rule train_autoencoder:
+    input:
+        pool="data/{exp}/pool.h5",
+        test="data/{exp}/test.h5",
+    output:
+        model="models/{exp}/autoencoder.pt",
+        reconstructions="models/{exp}/autoencoder_reconstructions.png",
+        metrics="models/{exp}/autoencoder_metrics.json",
+    log:
+        "logs/train_autoencoder/{exp}.log",
+    benchmark:
+        "benchmarks/train_autoencoder/{exp}.tsv"
+    params:
+        autoencoder=get_autoencoder_params,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal train-autoencoder --params {params.autoencoder:q} --pool {input.pool} --test {input.test}"
+        " --out {output.model} --reconstructions {output.reconstructions} --metrics {output.metrics}"
+        " --threads {threads} 2> {log}"

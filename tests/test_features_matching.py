@@ -1,0 +1,154 @@
+"""Feature extraction (one code path for pool and synthetic images), PCA, and every index against brute force."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from asal.autoencoder import AutoencoderConfig, load_autoencoder, train_autoencoder
+from asal.errors import BadConfig
+from asal.features import extract_pool_features, load_extractor
+from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index
+from asal.wgan import GanConfig, load_gan, sample, train_gan
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, request):
+    """A tiny GAN and autoencoder trained on the tiny pool."""
+    from asal.config import validate_slice
+    from asal.data import prepare_data, read_split
+
+    from conftest import make_images
+
+    tmp = tmp_path_factory.mktemp("models")
+    x, y = make_images(360, n_classes=3, side=12)
+    np.savez(tmp / "tiny.npz", x=x, y=y)
+    prepare_data(validate_slice({"source": "npz", "path": str(tmp / "tiny.npz")}, "data"), tmp / "pool.h5", tmp / "test.h5")
+    pool, test = read_split(tmp / "pool.h5"), read_split(tmp / "test.h5")
+    train_gan(GanConfig(iterations=3, batch_size=16, critic_iters=1, latent_dim=8), pool, tmp / "gan.pt", device=CPU,
+              samples_png=tmp / "g.png", losses_csv=tmp / "g.csv")
+    metrics = train_autoencoder(AutoencoderConfig(steps=30, batch_size=32), pool, test, tmp / "ae.pt", device=CPU,
+                                recon_png=tmp / "ae.png", metrics_json=tmp / "ae.json")
+    return tmp, pool, metrics
+
+
+def test_autoencoder_outputs(models):
+    tmp, _, metrics = models
+    assert 0 < metrics["test_mse"] < 0.2
+    assert (tmp / "ae.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_autoencoder(tmp / "ae.pt", CPU).encode(torch.rand(2, 1, 12, 12)).shape == (2, 64)
+
+
+@pytest.mark.parametrize("space, model, dim", [("raw", None, 144), ("auto", "ae.pt", 64), ("disc", "gan.pt", 64 * 3 * 3)])
+def test_streamed_features_equal_one_batch_and_synthetic_path(models, tmp_path, space, model, dim):
+    tmp, pool, _ = models
+    extractor = load_extractor(space, tmp / model if model else None, CPU)
+    assert extract_pool_features(extractor, tmp / "pool.h5", tmp_path / "a.h5", batch_size=7) == (len(pool), dim)
+    extract_pool_features(extractor, tmp / "pool.h5", tmp_path / "b.h5", batch_size=10_000)
+    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
+        np.testing.assert_allclose(a["features"][()], b["features"][()], atol=1e-5)
+        assert a.attrs["space"] == space and a["features"].dtype == np.float32
+        stored = a["features"][:5]
+    direct = extractor(torch.from_numpy(pool.images[:5]).float() / 255).numpy()  # the path synthetic images take
+    np.testing.assert_allclose(stored, direct, atol=1e-5)
+    generator, _, _ = load_gan(tmp / "gan.pt", CPU)
+    assert extractor(sample(generator, 4, seed=0)).shape == (4, dim)
+
+
+def test_space_and_model_must_agree(models):
+    tmp, _, _ = models
+    with pytest.raises(BadConfig, match="needs the gan model"):
+        load_extractor("disc", None, CPU)
+    with pytest.raises(BadConfig, match="needs no model"):
+        load_extractor("raw", tmp / "gan.pt", CPU)
+
+
+def test_pca_matches_sklearn_and_projects_everything(tmp_path):
+    rng = np.random.default_rng(0)
+    feats = (rng.normal(size=(500, 30)) @ rng.normal(size=(30, 30))).astype(np.float32)
+    with h5py.File(tmp_path / "f.h5", "w") as fh:
+        fh["features"] = feats
+    projection = fit_pca(tmp_path / "f.h5", tmp_path / "p.h5", dims=5, max_fit_samples=10_000, batch_size=64)
+    from sklearn.decomposition import PCA
+
+    reference = PCA(5, svd_solver="full").fit(feats)
+    np.testing.assert_allclose(np.abs(projection.components_), np.abs(reference.components_), atol=1e-4)
+    loaded = PCAProjection.load(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5") as fh:
+        np.testing.assert_allclose(fh["projected"][()], loaded.transform(feats), atol=1e-4)
+        assert fh["projected"].shape == (500, 5)
+    with pytest.raises(BadConfig, match="pca_dims = 40 exceeds"):
+        fit_pca(tmp_path / "f.h5", tmp_path / "q.h5", dims=40)
+    fit_pca(tmp_path / "f.h5", tmp_path / "s.h5", dims=5, max_fit_samples=200)  # fitted on a sample, projects all
+    with h5py.File(tmp_path / "s.h5") as fh:
+        assert fh["projected"].shape == (500, 5) and fh.attrs["fit_samples"] == 200
+
+
+def brute_force(points, queries, k):
+    d2 = ((queries[:, None, :].astype(np.float64) - points[None].astype(np.float64)) ** 2).sum(-1)
+    idx = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    return np.sqrt(np.take_along_axis(d2, idx, 1)), idx
+
+
+@pytest.fixture(scope="module")
+def pca_file(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("idx")
+    points = np.random.default_rng(1).normal(size=(3000, 8)).astype(np.float32)
+    with h5py.File(tmp / "pca.h5", "w") as fh:
+        fh["projected"] = points
+    return tmp / "pca.h5", points
+
+
+@pytest.mark.parametrize("kind", ["kdtree", "flat"])
+def test_exact_indexes_equal_brute_force(pca_file, tmp_path, kind):
+    path, points = pca_file
+    queries = np.random.default_rng(2).normal(size=(200, 8)).astype(np.float32)
+    build_index(kind, path, tmp_path / "i.index")
+    dist, idx = load_index(tmp_path / "i.index", kind).search(queries, 10)
+    ref_dist, ref_idx = brute_force(points, queries, 10)
+    assert dist.dtype == np.float32 and idx.dtype == np.int64 and idx.shape == (200, 10)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind, params", [("ivf", {"ivf_nlist": 16, "ivf_nprobe": 16}), ("hnsw", {"hnsw_ef_search": 200})])
+def test_approximate_indexes_recall(pca_file, tmp_path, kind, params):
+    """At full probing the approximate indexes are (nearly) exact: a check that they index the right points."""
+    path, points = pca_file
+    queries = np.random.default_rng(3).normal(size=(200, 8)).astype(np.float32)
+    build_index(kind, path, tmp_path / "i.index", **params)
+    _, idx = load_index(tmp_path / "i.index", kind).search(queries, 10)
+    _, ref = brute_force(points, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, ref)])
+    assert recall > 0.95, recall
+
+
+def test_index_input_validation(pca_file):
+    _, points = pca_file
+    index = make_index("flat").build(points)
+    with pytest.raises(ValueError, match=r"queries must be \(n, 8\)"):
+        index.search(np.zeros((2, 3)), 1)
+    with pytest.raises(BadConfig, match="matching.index = 'annoy'"):
+        make_index("annoy")
+
+
+def test_gan_quality_report(models, tmp_path):
+    import json
+
+    from asal.data import read_split
+    from asal.models.classifiers import TrainConfig
+    from asal.quality import gan_quality, train_oracle
+
+    tmp, pool, _ = models
+    test = read_split(tmp / "test.h5")
+    oracle = train_oracle(TrainConfig(model="cnn", steps=60, batch_size=32), pool, test, tmp_path / "o.pt",
+                          tmp_path / "o.json", device=CPU)
+    assert oracle["test_accuracy"] > 0.8 and oracle["trained_on"] == len(pool)
+    metrics = gan_quality(tmp / "gan.pt", tmp_path / "o.pt", tmp_path / "o.json", tmp_path / "m.json",
+                          class_names=pool.class_names, device=CPU, n_samples=300)
+    assert json.loads((tmp_path / "m.json").read_text()) == metrics
+    assert set(metrics["class_fractions"]) == {"0", "1", "2"}
+    assert sum(metrics["class_fractions"].values()) == pytest.approx(1)
+    assert 0 <= metrics["confident_fraction"] <= 1 and metrics["oracle_test_accuracy"] == oracle["test_accuracy"]

@@ -1,0 +1,90 @@
+"""WGAN-GP training on tiny images: outputs, the penalty, and resume to identical weights."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import asal.wgan as wgan
+from asal.models.gan import ARCHS, Critic, Generator
+from asal.wgan import GanConfig, gan_checkpoint_path, gradient_penalty, load_gan, sample, train_gan
+
+CPU = torch.device("cpu")
+TINY = GanConfig(iterations=6, batch_size=16, critic_iters=2, latent_dim=8)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 12, 12)])
+def test_shapes_and_range(arch, shape):
+    g, d = Generator(shape, 8, ARCHS[arch]), Critic(shape, ARCHS[arch])
+    x = g(torch.randn(3, 8))
+    assert x.shape == (3, *shape) and x.min() >= 0 and x.max() <= 1
+    assert d(x).shape == (3,) and d.features(x).shape == (3, d.feature_dim)
+
+
+def test_paper_size_generator_for_mnist_has_1_2m_parameters():
+    g = Generator((1, 28, 28), 128, ARCHS["dcgan"])
+    assert 1.1e6 < sum(p.numel() for p in g.parameters()) < 1.3e6
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    class UnitSlope(torch.nn.Module):
+        def forward(self, x):  # gradient (1, 0, 0, ...) everywhere: norm 1
+            return x.flatten(1)[:, 0]
+
+    real, fake = torch.rand(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    assert gradient_penalty(UnitSlope(), real, fake, torch.Generator().manual_seed(0)).item() == pytest.approx(0)
+
+
+def train(tiny_stores, tmp_path, cfg=TINY, name="gan", **kwargs):
+    pool, _ = tiny_stores
+    return train_gan(cfg, pool, tmp_path / f"{name}.pt", device=CPU, samples_png=tmp_path / f"{name}.png",
+                     losses_csv=tmp_path / f"{name}.csv", **kwargs)
+
+
+def test_outputs(tiny_stores, tmp_path):
+    train(tiny_stores, tmp_path, checkpoint_every=2)
+    losses = pd.read_csv(tmp_path / "gan.csv")
+    assert losses.iteration.tolist() == list(range(1, 7)) and np.isfinite(losses.drop(columns="iteration")).all().all()
+    assert (tmp_path / "gan.png").read_bytes()[:4] == b"\x89PNG"
+    assert not gan_checkpoint_path(tmp_path / "gan.pt").exists()
+    generator, critic, saved = load_gan(tmp_path / "gan.pt", CPU)
+    assert saved["iterations"] == 6 and saved["image_shape"] == [1, 12, 12]
+    assert sample(generator, 5, seed=1).shape == (5, 1, 12, 12)
+    torch.testing.assert_close(sample(generator, 5, seed=1), sample(generator, 5, seed=1))
+
+
+@pytest.mark.parametrize("consistency", [0.0, 2.0])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, consistency):
+    cfg = GanConfig(**{**TINY.__dict__, "consistency": consistency})
+    reference = train(tiny_stores, tmp_path, cfg, name="ref", checkpoint_every=2)
+    real_step, calls = wgan.GanTrainer.step, []
+
+    def dying_step(self):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt  # killed during iteration 6, after the checkpoint at 4
+        return real_step(self)
+
+    monkeypatch.setattr(wgan.GanTrainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_stores, tmp_path, cfg, name="cut", checkpoint_every=2)
+    assert gan_checkpoint_path(tmp_path / "cut.pt").exists() and not (tmp_path / "cut.pt").exists()
+    monkeypatch.setattr(wgan.GanTrainer, "step", real_step)
+    resumed = train(tiny_stores, tmp_path, cfg, name="cut", checkpoint_every=2)
+    assert resumed.iteration == 6
+    for net in ("generator", "critic"):
+        for a, b in zip(getattr(reference, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "ref.csv").drop(columns="seconds"), pd.read_csv(tmp_path / "cut.csv").drop(columns="seconds")
+    )
+
+
+def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
+    train(tiny_stores, tmp_path, checkpoint_every=2, name="a")
+    other = GanConfig(**{**TINY.__dict__, "lr": 3e-4})
+    trainer = wgan.GanTrainer(other, tiny_stores[0], CPU)
+    trainer.iteration = 4
+    trainer.save_checkpoint(gan_checkpoint_path(tmp_path / "b.pt"))
+    assert train(tiny_stores, tmp_path, name="b").iteration == 6  # started afresh under TINY, ran all 6
