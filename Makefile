@@ -26,5 +26,6 @@ test: install
 lint: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
 
+# Workflow outputs only: benchmarks/*.py are tracked scripts, benchmarks/<rule>/ are Snakemake's timings.
 clean-results:
-	rm -rf results logs benchmarks
+	rm -rf results logs benchmarks/*/

@@ -79,8 +79,9 @@ def reconstruction_mse(model: ConvAutoencoder, store: ImageStore, device: torch.
     return total / (len(store) * store.images[0].size)
 
 
-def load_autoencoder(path: str | Path, device: torch.device) -> ConvAutoencoder:
+def load_autoencoder(path: str | Path, device: torch.device) -> tuple[ConvAutoencoder, dict]:
+    """The trained model in eval mode, and what was saved with it (config, image shape)."""
     saved = torch.load(path, map_location=device, weights_only=True)
     model = ConvAutoencoder(saved["image_shape"], saved["config"]["code_dim"])
     model.load_state_dict(saved["model"])
-    return model.to(device).eval()
+    return model.to(device).eval(), saved

@@ -135,16 +135,20 @@ def cmd_extract_features(args):
 
 
 def cmd_fit_pca(args):
+    from .device import set_threads
     from .matching import fit_pca
 
     cfg = _slice(args, ("matching",))
+    set_threads(args.threads)
     fit_pca(args.features, args.out, dims=cfg["pca_dims"], seed=cfg["seed"], max_fit_samples=cfg["pca_fit_samples"])
 
 
 def cmd_build_index(args):
+    from .device import set_threads
     from .matching import build_index
 
     cfg = _slice(args, ("matching",))
+    set_threads(args.threads)
     build_index(args.kind, args.pca, args.out, **cfg)
 
 
@@ -248,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--features", required=True)
     p.add_argument("--out", required=True, help="output: PCA arrays and projected pool (HDF5)")
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
     p.set_defaults(func=cmd_fit_pca)
 
     p = sub.add_parser("build-index", help="build a nearest-neighbour index on the projected pool")
@@ -255,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", required=True, choices=["kdtree", "flat", "ivf", "hnsw"])
     p.add_argument("--pca", required=True, help="the fit-pca output")
     p.add_argument("--out", required=True, help="output: the index")
+    p.add_argument("--threads", type=int, default=None, help="BLAS and FAISS threads (default: all)")
     p.set_defaults(func=cmd_build_index)
 
     p = sub.add_parser("summarize", help="aggregate run CSVs over seeds")

@@ -22,6 +22,12 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def set_threads(threads: int | None) -> None:
-    """Match torch's intra-op threads to what the scheduler gave the job (Snakemake ``{threads}``)."""
+    """Match torch's, BLAS's and FAISS's threads to what the scheduler gave the job (Snakemake ``{threads}``)."""
     if threads:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(int(threads))
+        threadpool_limits(int(threads))
+        import faiss
+
+        faiss.omp_set_num_threads(int(threads))

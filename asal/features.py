@@ -18,6 +18,7 @@ import torch
 
 from . import __version__
 from .autoencoder import load_autoencoder
+from .config import config_hash
 from .data.store import atomic_path
 from .errors import BadConfig, BadData
 from .wgan import load_gan
@@ -29,10 +30,14 @@ MODEL_FOR_SPACE = {"raw": None, "auto": "autoencoder", "disc": "gan"}
 
 
 class FeatureExtractor:
-    """``space`` and a function float (B, C, H, W) in [0, 1] -> (B, d), on ``device``."""
+    """``space`` and a function float (B, C, H, W) in [0, 1] -> (B, d), on ``device``.
 
-    def __init__(self, space: str, fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device, model_path: str = ""):
-        self.space, self.fn, self.device, self.model_path = space, fn, device, model_path
+    ``provenance``: what made the features (model file, its config hash and training length), stored with them.
+    """
+
+    def __init__(self, space: str, fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
+                 provenance: dict | None = None):
+        self.space, self.fn, self.device, self.provenance = space, fn, device, provenance or {}
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -48,9 +53,14 @@ def load_extractor(space: str, model_path: str | Path | None, device: torch.devi
     if space == "raw":
         return FeatureExtractor(space, lambda x: x, device)
     if space == "auto":
-        return FeatureExtractor(space, load_autoencoder(model_path, device).encode, device, str(model_path))
-    _, critic, _ = load_gan(model_path, device)
-    return FeatureExtractor(space, critic.features, device, str(model_path))
+        model, saved = load_autoencoder(model_path, device)
+        provenance = {"model": str(model_path), "model_config_hash": config_hash(saved["config"]),
+                      "model_steps": saved["config"]["steps"]}
+        return FeatureExtractor(space, model.encode, device, provenance)
+    _, critic, saved = load_gan(model_path, device)
+    provenance = {"model": str(model_path), "model_config_hash": config_hash(saved["config"]),
+                  "model_steps": saved["iterations"]}
+    return FeatureExtractor(space, critic.features, device, provenance)
 
 
 def extract_pool_features(
@@ -82,8 +92,8 @@ def extract_pool_features(
                 log.info("%s features: %d/%d images, %.0f images/s, ETA %.0fs", extractor.space, start + len(f), n,
                          rate, (n - start - len(f)) / rate)
                 last_log = now
-        dst.attrs.update(space=extractor.space, model=extractor.model_path, pool=str(pool_path),
-                         pool_config_hash=src.attrs["config_hash"], asal_version=__version__)
+        dst.attrs.update(space=extractor.space, pool=str(pool_path), pool_config_hash=src.attrs["config_hash"],
+                         asal_version=__version__, **extractor.provenance)
         dims = feats.shape
     log.info("wrote %s: %s features of %d images in %.1fs", out, dims[1], dims[0], time.perf_counter() - started)
     return dims

@@ -5,7 +5,8 @@ style of faiss and scikit-learn: ``build(x)`` returns self, ``search(x, k)`` ret
 as (n, k) float32 Euclidean distances and (n, k) int64 rows of the pool, ``save(path)`` and ``load(path)``.
 FAISS indexes are saved in FAISS's own format. scikit-learn's k-d tree has no format but pickle, so its file
 holds the points and the leaf size, and loading rebuilds the tree (exact, deterministic, and O(n log n):
-about 0.1 s for 50k points of 50 dimensions).
+0.4 s for 50k points of 50 dimensions here). In 50 dimensions a k-d tree prunes little: on MNIST's 50k pool
+it answered 2,000 queries in 9 s, slower than brute force in numpy (4 s) and FAISS flat (0.5 s).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class KDTreeIndex:
     @classmethod
     def load(cls, path: str | Path) -> "KDTreeIndex":
         with h5py.File(path, "r") as fh:
+            if fh.attrs.get("kind") != cls.kind:
+                raise BadData(f"{path}: not a k-d tree index file")
             return cls(leaf_size=int(fh.attrs["leaf_size"])).build(fh["points"][()])
 
 
@@ -149,6 +152,8 @@ class FaissIndex:
 
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         dist2, idx = self.index_.search(_as_queries(x, self.index_.d), k)
+        if (idx < 0).any():  # FAISS pads with -1, which numpy would read as the last pool row
+            raise ValueError(f"{self.kind} index found fewer than k = {k} neighbours; raise ivf_nprobe or lower k")
         return np.sqrt(np.maximum(dist2, 0)).astype(np.float32), idx.astype(np.int64)
 
     def save(self, path: Path) -> None:
@@ -161,7 +166,13 @@ class FaissIndex:
         import faiss
 
         self = cls(kind)
-        self.index_ = faiss.read_index(str(path))
+        try:
+            self.index_ = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise BadData(f"{path}: not a FAISS index ({exc})") from None
+        expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVF, "hnsw": faiss.IndexHNSW}[kind]
+        if not isinstance(faiss.downcast_index(self.index_), expected):
+            raise BadData(f"{path}: holds a {type(faiss.downcast_index(self.index_)).__name__}, not a {kind} index")
         return self
 
 

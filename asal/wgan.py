@@ -53,17 +53,21 @@ def build_gan(cfg: GanConfig, image_shape) -> tuple[Generator, Critic]:
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake images (B, C, H, W)."""
-    eps = torch.rand(len(real), 1, 1, 1, generator=gen, device=real.device)
+    eps = torch.rand(len(real), 1, 1, 1, generator=gen).to(real.device)  # the RNG lives on the CPU
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 def consistency_term(critic: Critic, real: torch.Tensor) -> torch.Tensor:
-    """CT-GAN: two dropout-perturbed passes over the same real batch should agree (Lipschitz near the data)."""
-    h1, h2 = critic.features(real), critic.features(real)
-    d1, d2 = critic.out(h1).squeeze(1), critic.out(h2).squeeze(1)
-    return torch.relu((d1 - d2).abs() + CT_SECOND_WEIGHT * (h1 - h2).norm(dim=1)).mean()
+    """CT-GAN: two dropout-perturbed passes over the same real batch should agree (Lipschitz near the data).
+
+    As the authors' code: squared output difference plus 0.1 times the mean squared difference of the
+    second-to-last layer, hinged at M' = 0.
+    """
+    h1, h2 = critic.features(real), critic.features(real)  # (B, F) each, different dropout masks
+    d1, d2 = critic.out(h1).squeeze(1), critic.out(h2).squeeze(1)  # (B,)
+    return torch.relu((d1 - d2) ** 2 + CT_SECOND_WEIGHT * ((h1 - h2) ** 2).mean(dim=1)).mean()
 
 
 class GanTrainer:
@@ -132,7 +136,8 @@ class GanTrainer:
     def try_resume(self, path: Path) -> bool:
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        # RNG states must stay CPU tensors; load_state_dict moves weights and optimiser state to the device.
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state["identity"] != self.identity:
             log.warning("ignoring checkpoint %s: it belongs to another GAN config, pool or device", path)
             return False

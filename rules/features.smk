@@ -38,7 +38,7 @@ rule fit_pca:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal fit-pca --params {params.pca:q} --features {input} --out {output} 2> {log}"
+        "asal fit-pca --params {params.pca:q} --features {input} --out {output} --threads {threads} 2> {log}"
 
 
 rule build_index:
@@ -59,4 +59,5 @@ rule build_index:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal build-index --params {params.index:q} --kind {wildcards.index} --pca {input} --out {output} 2> {log}"
+        "asal build-index --params {params.index:q} --kind {wildcards.index} --pca {input} --out {output}"
+        " --threads {threads} 2> {log}"

@@ -56,6 +56,8 @@ rule evaluate_gan:
         "models/{exp}/gan_metrics.json",
     log:
         "logs/evaluate_gan/{exp}.log",
+    benchmark:
+        "benchmarks/evaluate_gan/{exp}.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -38,7 +38,8 @@ def test_autoencoder_outputs(models):
     tmp, _, metrics = models
     assert 0 < metrics["test_mse"] < 0.2
     assert (tmp / "ae.png").read_bytes()[:4] == b"\x89PNG"
-    assert load_autoencoder(tmp / "ae.pt", CPU).encode(torch.rand(2, 1, 12, 12)).shape == (2, 64)
+    model, saved = load_autoencoder(tmp / "ae.pt", CPU)
+    assert model.encode(torch.rand(2, 1, 12, 12)).shape == (2, 64) and saved["config"]["steps"] == 30
 
 
 @pytest.mark.parametrize("space, model, dim", [("raw", None, 144), ("auto", "ae.pt", 64), ("disc", "gan.pt", 64 * 3 * 3)])
@@ -50,6 +51,9 @@ def test_streamed_features_equal_one_batch_and_synthetic_path(models, tmp_path, 
     with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
         np.testing.assert_allclose(a["features"][()], b["features"][()], atol=1e-5)
         assert a.attrs["space"] == space and a["features"].dtype == np.float32
+        assert a.attrs["pool_config_hash"] == pool.config_hash
+        if model:
+            assert a.attrs["model"].endswith(model) and len(a.attrs["model_config_hash"]) == 16
         stored = a["features"][:5]
     direct = extractor(torch.from_numpy(pool.images[:5]).float() / 255).numpy()  # the path synthetic images take
     np.testing.assert_allclose(stored, direct, atol=1e-5)

@@ -54,9 +54,11 @@ def test_outputs(tiny_stores, tmp_path):
     torch.testing.assert_close(sample(generator, 5, seed=1), sample(generator, 5, seed=1))
 
 
-@pytest.mark.parametrize("consistency", [0.0, 2.0])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, consistency):
-    cfg = GanConfig(**{**TINY.__dict__, "consistency": consistency})
+@pytest.mark.parametrize("arch, consistency", [("small", 0.0), ("small", 2.0), ("dcgan", 0.0)])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, arch, consistency):
+    """Killed during iteration 6 with a checkpoint at 4: the restart runs only 5 and 6 and ends bit-identical
+    (dropout RNG with the consistency term, batch-norm buffers with dcgan)."""
+    cfg = GanConfig(**{**TINY.__dict__, "consistency": consistency, "arch": arch})
     reference = train(tiny_stores, tmp_path, cfg, name="ref", checkpoint_every=2)
     real_step, calls = wgan.GanTrainer.step, []
 
@@ -70,9 +72,15 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         train(tiny_stores, tmp_path, cfg, name="cut", checkpoint_every=2)
     assert gan_checkpoint_path(tmp_path / "cut.pt").exists() and not (tmp_path / "cut.pt").exists()
-    monkeypatch.setattr(wgan.GanTrainer, "step", real_step)
+    calls.clear()
+
+    def counting_step(self):
+        calls.append(1)
+        return real_step(self)
+
+    monkeypatch.setattr(wgan.GanTrainer, "step", counting_step)
     resumed = train(tiny_stores, tmp_path, cfg, name="cut", checkpoint_every=2)
-    assert resumed.iteration == 6
+    assert resumed.iteration == 6 and len(calls) == 2
     for net in ("generator", "critic"):
         for a, b in zip(getattr(reference, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -82,9 +90,25 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path,
 
 
 def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
-    train(tiny_stores, tmp_path, checkpoint_every=2, name="a")
     other = GanConfig(**{**TINY.__dict__, "lr": 3e-4})
-    trainer = wgan.GanTrainer(other, tiny_stores[0], CPU)
-    trainer.iteration = 4
-    trainer.save_checkpoint(gan_checkpoint_path(tmp_path / "b.pt"))
-    assert train(tiny_stores, tmp_path, name="b").iteration == 6  # started afresh under TINY, ran all 6
+    foreign = wgan.GanTrainer(other, tiny_stores[0], CPU)
+    foreign.iteration = 4
+    foreign.save_checkpoint(gan_checkpoint_path(tmp_path / "b.pt"))
+    trainer = wgan.GanTrainer(TINY, tiny_stores[0], CPU)
+    assert trainer.try_resume(gan_checkpoint_path(tmp_path / "b.pt")) is False and trainer.iteration == 0
+    same = wgan.GanTrainer(TINY, tiny_stores[0], CPU)
+    same.iteration = 4
+    same.save_checkpoint(gan_checkpoint_path(tmp_path / "c.pt"))
+    assert trainer.try_resume(gan_checkpoint_path(tmp_path / "c.pt")) is True and trainer.iteration == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_trains_and_resumes_on_cuda(tiny_stores, tmp_path):
+    pool, _ = tiny_stores
+    cuda = torch.device("cuda")
+    train_gan(TINY, pool, tmp_path / "g.pt", device=cuda, samples_png=tmp_path / "g.png", losses_csv=tmp_path / "g.csv",
+              checkpoint_every=2)
+    trainer = wgan.GanTrainer(TINY, pool, cuda)
+    trainer.step()
+    trainer.save_checkpoint(tmp_path / "ckpt.pt")
+    assert wgan.GanTrainer(TINY, pool, cuda).try_resume(tmp_path / "ckpt.pt")

@@ -43,6 +43,12 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def planned_outputs(workdir: Path) -> set[str]:
+    """The output files a dry run of the default target would (re)make."""
+    out = snakemake(workdir, "-n").stdout
+    return {path.strip() for line in re.findall(r"^\s+output: (.+)$", out, re.M) for path in line.split(",")}
+
+
 def planned_jobs(workdir: Path) -> dict[str, int]:
     """Rule -> job count that a dry run of the default target (everything) would execute, `all` aside."""
     out = snakemake(workdir, "-n").stdout
@@ -122,7 +128,9 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     assert edit(al__budget=50) == downstream
     assert edit(classifier__weight_decay=0.1) == downstream
     assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1}
+    assert {"features/tiny/disc.h5", "features/tiny/disc_pca.h5", "features/tiny/disc_kdtree.index"} <= planned_outputs(wd)
     assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1}
+    assert {"features/tiny/auto.h5", "features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
     assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1}
     assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3}
     assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3}

@@ -1,8 +1,8 @@
 """DCGAN-style generator and critic for WGAN-GP (Gulrajani et al. 2017) and WGAN-CT (Wei et al. 2018).
 
 Both are sized from the image shape: the generator starts at ``ceil(side / 2**n)`` pixels, doubles ``n``
-times with transposed convolutions and centre-crops to the image (28 -> from 32), the critic halves with
-strided convolutions. Images everywhere in this package are float in [0, 1]; the networks map to and from
+times with transposed convolutions and centre-crops to the image (for ``dcgan`` at 28x28: 4 -> 32, cropped),
+the critic halves with strided convolutions. Images everywhere in this package are float in [0, 1]; the networks map to and from
 [-1, 1] internally, so the generator's output goes straight into any feature extractor.
 
 Two sizes: ``small`` (the CPU default: 2 up-sampling stages of 64 and 32 channels, no batch norm) and
@@ -41,10 +41,9 @@ class Generator(nn.Module):
         n_up = len(arch.widths)
         self.start = math.ceil(max(h, w) / 2**n_up)
         first = arch.widths[0]
-        self.fc = nn.Sequential(nn.Linear(latent_dim, first * self.start**2), nn.ReLU())
-        layers: list[nn.Module] = []
-        if arch.batchnorm:
-            layers.append(nn.BatchNorm2d(first))
+        self.fc = nn.Linear(latent_dim, first * self.start**2)
+        layers: list[nn.Module] = [nn.BatchNorm2d(first)] if arch.batchnorm else []
+        layers.append(nn.ReLU())  # DCGAN order: linear -> batch norm -> ReLU
         for c_in, c_out in zip(arch.widths, arch.widths[1:]):
             layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
             if arch.batchnorm:
