@@ -35,7 +35,7 @@ class GanConfig:
 
     arch: str = "small"
     latent_dim: int = 64
-    iterations: int = 2000
+    iterations: int = 6000
     batch_size: int = 64
     critic_iters: int = 5
     gp_lambda: float = 10.0
