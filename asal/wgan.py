@@ -3,6 +3,10 @@
 Trained on the experiment's pool images only. Every random draw (real batches, latent codes, the penalty's
 interpolation weights, dropout) comes from RNGs whose state is checkpointed, so a job killed at any moment
 resumes from its last checkpoint and ends with the same weights as an uninterrupted run on the same device.
+
+The number of iterations is not part of a checkpoint's identity: a run of N iterations is, bit for bit, the
+first N iterations of a longer run, so raising ``gan.iterations`` continues from the kept final checkpoint
+instead of starting again.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class GanTrainer:
 
     def __init__(self, cfg: GanConfig, pool: ImageStore, device: torch.device):
         self.cfg, self.pool, self.device = cfg, pool, device
-        self.identity = {"gan": config_hash(asdict(cfg)), "pool": pool.config_hash, "device": device.type}
+        same_run = {k: v for k, v in asdict(cfg).items() if k != "iterations"}  # see the module docstring
+        self.identity = {"gan": config_hash(same_run), "pool": pool.config_hash, "device": device.type}
         torch.manual_seed(cfg.seed)  # initial weights
         self.generator, self.critic = (m.to(device) for m in build_gan(cfg, pool.image_shape))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -141,6 +146,10 @@ class GanTrainer:
         if state["identity"] != self.identity:
             log.warning("ignoring checkpoint %s: it belongs to another GAN config, pool or device", path)
             return False
+        if state["iteration"] > self.cfg.iterations:
+            log.warning("ignoring checkpoint %s: at iteration %d it is past gan.iterations = %d; starting afresh",
+                        path, state["iteration"], self.cfg.iterations)
+            return False
         self.generator.load_state_dict(state["generator"])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -163,7 +172,10 @@ def train_gan(
     cfg: GanConfig, pool: ImageStore, out: str | Path, *, device: torch.device, samples_png: str | Path,
     losses_csv: str | Path, checkpoint_every: int = 100, log_every_seconds: float = 30.0,
 ) -> GanTrainer:
-    """Train (or resume) a WGAN on ``pool``; write the model, a sample grid and the loss history."""
+    """Train (or resume, or extend) a WGAN on ``pool``; write the model, a sample grid and the loss history.
+
+    The final state stays in the checkpoint beside ``out``, so a later, longer run continues from it.
+    """
     trainer = GanTrainer(cfg, pool, device)
     ckpt = gan_checkpoint_path(out)
     trainer.try_resume(ckpt)
@@ -172,7 +184,7 @@ def train_gan(
         t0 = time.perf_counter()
         row = trainer.step()
         trainer.history.append([row[c] for c in LOSS_COLUMNS[:-1]] + [time.perf_counter() - t0])
-        if trainer.iteration % checkpoint_every == 0:
+        if trainer.iteration % checkpoint_every == 0 or trainer.iteration == cfg.iterations:
             trainer.save_checkpoint(ckpt)
         now = time.perf_counter()
         if now - last_log >= log_every_seconds or trainer.iteration == cfg.iterations:
@@ -186,7 +198,6 @@ def train_gan(
     with atomic_path(losses_csv) as tmp:
         pd.DataFrame(trainer.history, columns=LOSS_COLUMNS).to_csv(tmp, index=False, float_format="%.6g")
     write_sample_grid(trainer.generator, samples_png, seed=cfg.seed)
-    ckpt.unlink(missing_ok=True)
     return trainer
 
 

@@ -47,7 +47,7 @@ def test_outputs(tiny_stores, tmp_path):
     losses = pd.read_csv(tmp_path / "gan.csv")
     assert losses.iteration.tolist() == list(range(1, 7)) and np.isfinite(losses.drop(columns="iteration")).all().all()
     assert (tmp_path / "gan.png").read_bytes()[:4] == b"\x89PNG"
-    assert not gan_checkpoint_path(tmp_path / "gan.pt").exists()
+    assert gan_checkpoint_path(tmp_path / "gan.pt").exists()  # kept, so a longer run can continue
     generator, critic, saved = load_gan(tmp_path / "gan.pt", CPU)
     assert saved["iterations"] == 6 and saved["image_shape"] == [1, 12, 12]
     assert sample(generator, 5, seed=1).shape == (5, 1, 12, 12)
@@ -87,6 +87,21 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path,
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "ref.csv").drop(columns="seconds"), pd.read_csv(tmp_path / "cut.csv").drop(columns="seconds")
     )
+
+
+def test_more_iterations_continue_the_run_bit_for_bit(tiny_stores, tmp_path, monkeypatch):
+    longer = GanConfig(**{**TINY.__dict__, "iterations": 9})
+    reference = train(tiny_stores, tmp_path, longer, name="long")
+    train(tiny_stores, tmp_path, TINY, name="ext")  # 6 iterations, checkpoint kept
+    real_step, calls = wgan.GanTrainer.step, []
+    monkeypatch.setattr(wgan.GanTrainer, "step", lambda self: calls.append(1) or real_step(self))
+    extended = train(tiny_stores, tmp_path, longer, name="ext")
+    assert len(calls) == 3 and extended.iteration == 9
+    for a, b in zip(reference.generator.state_dict().values(), extended.generator.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    calls.clear()
+    train(tiny_stores, tmp_path, TINY, name="ext")  # fewer iterations than the checkpoint: start afresh
+    assert len(calls) == 6
 
 
 def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
