@@ -111,10 +111,10 @@ def cmd_train_oracle(args):
 
 
 def cmd_evaluate_gan(args):
-    from .data import read_split
+    from .data.store import read_class_names
     from .quality import gan_quality
 
-    gan_quality(args.gan, args.oracle, args.oracle_metrics, args.out, class_names=read_split(args.pool).class_names,
+    gan_quality(args.gan, args.oracle, args.oracle_metrics, args.out, class_names=read_class_names(args.pool),
                 device=_device(args), n_samples=args.n_samples)
 
 

@@ -21,10 +21,8 @@ import pandas as pd
 import torch
 
 from asal.data import read_split
-from asal.features import load_extractor
+from asal.features import MODEL_FOR_SPACE, SPACES, load_extractor
 from asal.matching import INDEX_KINDS, PCAProjection, make_index, read_projected
-
-MODELS = {"raw": None, "auto": "models/{exp}/autoencoder.pt", "disc": "models/{exp}/gan.pt"}
 
 
 def brute_force(points: np.ndarray, queries: np.ndarray, k: int, chunk: int = 500) -> np.ndarray:
@@ -43,14 +41,14 @@ def brute_force(points: np.ndarray, queries: np.ndarray, k: int, chunk: int = 50
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exp", default="mnist10")
-    parser.add_argument("--space", default="raw", choices=sorted(MODELS))
+    parser.add_argument("--space", default="raw", choices=SPACES)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
 
     device = torch.device("cpu")
-    model = MODELS[args.space]
-    extractor = load_extractor(args.space, model.format(exp=args.exp) if model else None, device)
+    model = MODEL_FOR_SPACE[args.space]  # the workflow's path for it: models/{exp}/{model}.pt
+    extractor = load_extractor(args.space, f"models/{args.exp}/{model}.pt" if model else None, device)
     test = read_split(f"data/{args.exp}/test.h5")
     images = torch.from_numpy(test.images[: args.queries]).float() / 255
     pca_path = f"features/{args.exp}/{args.space}_pca.h5"

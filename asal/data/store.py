@@ -88,6 +88,15 @@ class ImageStore:
         return len(self.labels)
 
 
+def read_class_names(path: str | Path) -> list:
+    """The class names of a store, without reading its images."""
+    try:
+        with h5py.File(path, "r") as fh:
+            return json.loads(fh.attrs["class_names"])
+    except (OSError, KeyError) as exc:
+        raise BadData(f"{path}: not an asal image store ({exc})") from None
+
+
 def read_split(path: str | Path) -> ImageStore:
     """Load a split written by :func:`write_split` into memory (MNIST-sized pools; see DESIGN.md)."""
     path = Path(path)
