@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 8
-TARGET ?= results/mnist10/accuracy.pdf
+TARGET ?= results/mnist10/accuracy.pdf results/mnist10/entropy.pdf results/mnist10/timings.pdf results/mnist10/samples.png
 
 .PHONY: run test lint install clean-results
 

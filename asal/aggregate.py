@@ -26,28 +26,43 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+MEAN_COLUMNS = {  # summary column -> run column, averaged over seeds (NaN where a strategy has no such figure)
+    "entropy_mean": "selected_entropy",
+    "synthetic_entropy_mean": "synthetic_entropy",
+    "synthetic_entropy_start_mean": "synthetic_entropy_start",
+    "match_distance_mean": "match_distance",
+    "select_seconds_mean": "select_seconds",
+    "generate_seconds_mean": "generate_seconds",
+    "features_seconds_mean": "features_seconds",
+    "search_seconds_mean": "search_seconds",
+    "train_seconds_mean": "train_seconds",
+}
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Columns: strategy, n_labelled, accuracy_mean/min/max, entropy_mean, select_seconds_mean,
-    train_seconds_mean, n_seeds. Accuracy in [0, 1]; entropy in nats."""
+    """One row per (strategy, n_labelled): accuracy_mean/min/max over seeds, the means of
+    :data:`MEAN_COLUMNS` and n_seeds. Accuracy in [0, 1]; entropy in nats; the other figures belong to the
+    selection made at that labelled-set size (NaN in the last cycle, which selects nothing)."""
     grouped = runs.groupby(["strategy", "n_labelled"], sort=True)
     return grouped.agg(
         accuracy_mean=("test_accuracy", "mean"),
         accuracy_min=("test_accuracy", "min"),
         accuracy_max=("test_accuracy", "max"),
-        entropy_mean=("selected_entropy", "mean"),
-        select_seconds_mean=("select_seconds", "mean"),
-        train_seconds_mean=("train_seconds", "mean"),
+        **{name: (column, "mean") for name, column in MEAN_COLUMNS.items()},
         n_seeds=("seed", "nunique"),
     ).reset_index()
 
 
 def compare_strategies(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per strategy: accuracy averaged over cycles (the normalised area under the learning curve),
-    the final accuracy, mean selected entropy and selection time, all as means over seeds."""
+    the final accuracy, mean selected (and, for ASAL, synthetic) entropy, matching distance and selection
+    time, all as means over seeds and cycles."""
     last = runs.loc[runs.groupby(["strategy", "seed"])["cycle"].idxmax()]
     table = runs.groupby("strategy").agg(
         mean_accuracy_over_cycles=("test_accuracy", "mean"),
         mean_selected_entropy=("selected_entropy", "mean"),
+        mean_synthetic_entropy=("synthetic_entropy", "mean"),
+        mean_match_distance=("match_distance", "mean"),
         mean_select_seconds=("select_seconds", "mean"),
         n_seeds=("seed", "nunique"),
     )

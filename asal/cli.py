@@ -32,6 +32,14 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
 
 
+def _add_asal_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("ASAL's files (asal-* strategies only)")
+    group.add_argument("--gan", help="gan.pt: the generator searched for uncertain samples")
+    group.add_argument("--features-model", help="autoencoder.pt for asal-auto, gan.pt for asal-disc")
+    group.add_argument("--pca", help="the fit-pca output of the strategy's feature space")
+    group.add_argument("--index", help="the build-index output on that PCA")
+
+
 def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str | None = None) -> dict:
     """The validated config slice for a stage: one section's body, or a dict of several sections.
 
@@ -82,13 +90,30 @@ def cmd_prepare_data(args):
 def cmd_run_al(args):
     from .data import read_split
     from .loop import run_active_learning
+    from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al"))
+    settings = _slice(args, ("classifier", "al", "asal"))
     device = _device(args)
+    strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
+                             features_model=args.features_model, pca=args.pca, index=args.index)
     run_active_learning(
-        read_split(args.pool), read_split(args.test), strategy=args.strategy, seed=args.seed, settings=settings,
+        read_split(args.pool), read_split(args.test), strategy=strategy, seed=args.seed, settings=settings,
         out_csv=args.out, out_indices=args.indices, device=device, score_batch_size=args.score_batch_size,
     )
+
+
+def cmd_replay_selection(args):
+    from .data import read_split
+    from .examples import replay_selection, save_examples
+    from .strategies import load_strategy
+
+    settings = _slice(args, ("classifier", "al", "asal"))
+    device = _device(args)
+    strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
+                             features_model=args.features_model, pca=args.pca, index=args.index)
+    examples = replay_selection(read_split(args.pool), strategy, args.indices, settings=settings, seed=args.seed,
+                                cycle=args.cycle, device=device, n_show=args.n_show)
+    save_examples(examples, args.out)
 
 
 def cmd_train_gan(args):
@@ -173,6 +198,31 @@ def cmd_plot_accuracy(args):
     plot_accuracy(pd.read_csv(args.summary), args.out, title=args.title)
 
 
+def cmd_plot_entropy(args):
+    import pandas as pd
+
+    from .plots import plot_entropy
+
+    plot_entropy(pd.read_csv(args.summary), args.out, title=args.title)
+
+
+def cmd_plot_timings(args):
+    import pandas as pd
+
+    from .plots import plot_timings
+
+    plot_timings(pd.read_csv(args.summary), args.out, title=args.title)
+
+
+def cmd_plot_samples(args):
+    from .examples import load_examples
+    from .plots import plot_samples
+
+    rows = [load_examples(path) for path in args.examples]
+    cycles = sorted({f"seed {int(r['seed'])}, cycle {int(r['cycle'])}" for r in rows})
+    plot_samples(rows, args.out, title=f"{args.title + ': ' if args.title else ''}{'; '.join(cycles)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asal", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"asal {__version__}")
@@ -192,13 +242,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--pool", required=True, help="the pool store written by prepare-data")
     p.add_argument("--test", required=True, help="the test store written by prepare-data")
-    p.add_argument("--strategy", required=True, help="a registered strategy, e.g. random, max-entropy")
+    p.add_argument("--strategy", required=True, help="random, max-entropy, asal-raw, asal-auto, asal-disc, asal-cls")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="output: one row per cycle (CSV)")
     p.add_argument("--indices", required=True, help="output: the labelled pool indices (CSV)")
+    _add_asal_args(p)
     p.add_argument("--score-batch-size", type=int, default=1024, help="images per forward pass when scoring")
     _add_device_args(p)
     p.set_defaults(func=cmd_run_al)
+
+    p = sub.add_parser("replay-selection", help="replay one cycle of a run and keep its synthetic samples")
+    _add_config_args(p)
+    p.add_argument("--pool", required=True, help="the pool store written by prepare-data")
+    p.add_argument("--strategy", required=True, help="a generative strategy, e.g. asal-raw")
+    p.add_argument("--indices", required=True, help="the run's indices CSV (run-al --indices)")
+    p.add_argument("--seed", type=int, required=True, help="the run's seed")
+    p.add_argument("--cycle", type=int, default=0, help="the cycle to replay (default: the first selection)")
+    p.add_argument("--n-show", type=int, default=10, help="selections kept")
+    p.add_argument("--out", required=True, help="output: the examples (.npz)")
+    _add_asal_args(p)
+    _add_device_args(p)
+    p.set_defaults(func=cmd_replay_selection)
 
     p = sub.add_parser("train-gan", help="train (or resume) the WGAN on the pool")
     _add_config_args(p)
@@ -274,6 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
     p.add_argument("--title", default="")
     p.set_defaults(func=cmd_plot_accuracy)
+
+    for name, func, what in (("plot-entropy", cmd_plot_entropy, "entropy of the selected and synthetic samples"),
+                             ("plot-timings", cmd_plot_timings, "selection seconds per cycle and their split")):
+        p = sub.add_parser(name, help=f"{what}, from a summary CSV")
+        p.add_argument("--summary", required=True)
+        p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
+        p.add_argument("--title", default="")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("plot-samples", help="synthetic samples above their matched pool samples (paper Fig. 2)")
+    p.add_argument("--examples", nargs="+", required=True, help="replay-selection outputs, one row pair each")
+    p.add_argument("--out", required=True, help="output figure (.png)")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=cmd_plot_samples)
     return parser
 
 

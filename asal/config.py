@@ -59,6 +59,7 @@ def validate_config(config: dict, where: str = "config") -> dict:
     config = _validate(config, load_schema(), where)
     for name, exp in config["experiments"].items():
         check_al(exp["al"], f"{where}: experiments.{name}.al")
+        check_strategies(exp, f"{where}: experiments.{name}")
     return config
 
 
@@ -86,6 +87,15 @@ def check_al(al: dict, where: str) -> None:
     """Constraints JSON schema cannot express between keys of the ``al`` section."""
     if al["budget"] < al["initial"]:
         raise BadConfig(f"{where}.budget = {al['budget']} is smaller than al.initial = {al['initial']}")
+
+
+def check_strategies(exp: dict, where: str) -> None:
+    """An ``asal-<space>`` strategy needs its feature space among ``matching.spaces`` (asal-cls needs none)."""
+    for name in exp["strategies"]:
+        space = name.removeprefix("asal-")
+        if name.startswith("asal-") and space != "cls" and space not in exp["matching"]["spaces"]:
+            raise BadConfig(f"{where}.strategies: {name!r} needs {space!r} in matching.spaces "
+                            f"(now {exp['matching']['spaces']})")
 
 
 def experiment(config: dict, name: str) -> dict:

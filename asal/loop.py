@@ -22,19 +22,33 @@ from .data import ImageStore
 from .data.store import atomic_path
 from .errors import BadConfig, PoolExhausted
 from .models.classifiers import TrainConfig, entropy, predict_proba, train_classifier
-from .strategies import SelectionContext, make_strategy
+from .strategies import DIAGNOSTICS, SelectionContext, Strategy
 
 log = logging.getLogger(__name__)
 
 ROW_COLUMNS = [
     "strategy", "seed", "cycle", "n_labelled", "test_accuracy", "n_selected", "selected_entropy",
-    "select_seconds", "train_seconds",
+    "select_seconds", "train_seconds", *DIAGNOSTICS,
 ]
 
 
 def cycle_seed(seed: int, cycle: int, stream: int) -> int:
     """An independent 63-bit seed per (run seed, cycle, purpose)."""
     return int(np.random.SeedSequence([seed, cycle, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def cycle_model(pool: ImageStore, labelled_idx: np.ndarray, train_cfg: TrainConfig, *, seed: int, cycle: int,
+                device: torch.device):
+    """The classifier of ``cycle``: trained from scratch on ``labelled_idx`` (in labelling order)."""
+    return train_classifier(train_cfg, pool.images[labelled_idx], pool.labels[labelled_idx], pool.n_classes,
+                            seed=cycle_seed(seed, cycle, 0), device=device)
+
+
+def cycle_context(pool: ImageStore, labelled_idx: np.ndarray, model, *, seed: int, cycle: int,
+                  device: torch.device, batch_size: int = 1024) -> SelectionContext:
+    """What the strategy sees in ``cycle``, its ``rng`` seeded from (seed, cycle) alone."""
+    rng = np.random.default_rng(cycle_seed(seed, cycle, 1))
+    return SelectionContext(pool, labelled_idx, model, device, rng, batch_size)
 
 
 def initial_labelled(n_pool: int, n_initial: int, seed: int) -> np.ndarray:
@@ -69,12 +83,14 @@ def _load_checkpoint(path: Path, identity: dict) -> dict | None:
 
 
 def run_active_learning(
-    pool: ImageStore, test: ImageStore, *, strategy: str, seed: int, settings: dict, out_csv: str | Path,
+    pool: ImageStore, test: ImageStore, *, strategy: Strategy, seed: int, settings: dict, out_csv: str | Path,
     out_indices: str | Path, device: torch.device, score_batch_size: int = 1024,
 ) -> pd.DataFrame:
     """Run one AL experiment and write its per-cycle CSV and its selected indices.
 
-    ``settings`` is the run's config slice ``{"classifier": ..., "al": ...}``. ``out_indices`` gets one row
+    ``settings`` is the run's config slice ``{"classifier": ..., "al": ...}`` (plus ``asal`` for ASAL);
+    ``strategy`` comes from :func:`asal.strategies.load_strategy`. The CSV has the columns
+    :data:`ROW_COLUMNS`; a strategy's diagnostics it does not report are NaN. ``out_indices`` gets one row
     per labelled sample: ``pool_idx``, ``label`` (the class id 0..K-1 of the pool store, not the source's
     label) and ``cycle`` (the first cycle whose classifier trains on it; 0 for the initial set).
     """
@@ -83,9 +99,9 @@ def run_active_learning(
         raise BadConfig(f"{pool.path} and {test.path} have different classes")
     if al["budget"] > len(pool):
         raise BadConfig(f"al.budget = {al['budget']} is larger than the pool ({len(pool)} samples in {pool.path})")
-    picker = make_strategy(strategy)
     identity = {
-        "strategy": strategy, "seed": seed, "settings": config_hash(settings), "pool": pool.config_hash,
+        "strategy": strategy.name, "strategy_files": strategy.identity(), "seed": seed,
+        "settings": config_hash(settings), "pool": pool.config_hash,
         "device": device.type,  # results are reproducible on one kind of device, not across kinds
     }
     ckpt_path = checkpoint_path(out_csv)
@@ -101,24 +117,21 @@ def run_active_learning(
     for cycle in range(first, n_cycles):
         labelled_idx = np.array([i for i, _ in state["labelled"]], dtype=np.int64)
         t0 = time.perf_counter()
-        model = train_classifier(
-            train_cfg, pool.images[labelled_idx], pool.labels[labelled_idx], pool.n_classes,
-            seed=cycle_seed(seed, cycle, 0), device=device,
-        )
+        model = cycle_model(pool, labelled_idx, train_cfg, seed=seed, cycle=cycle, device=device)
         train_s = time.perf_counter() - t0
         accuracy = float((predict_proba(model, test.images, device=device).argmax(1) == test.labels).mean())
-        row = dict(strategy=strategy, seed=seed, cycle=cycle, n_labelled=len(labelled_idx), test_accuracy=accuracy,
-                   n_selected=0, selected_entropy=float("nan"), select_seconds=float("nan"), train_seconds=train_s)
+        row = dict.fromkeys(ROW_COLUMNS, float("nan"))
+        row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=len(labelled_idx),
+                   test_accuracy=accuracy, n_selected=0, train_seconds=train_s)
         n_new = min(al["new"], al["budget"] - len(labelled_idx))
         if cycle < n_cycles - 1 and n_new > 0:
-            mask = np.zeros(len(pool), dtype=bool)
-            mask[labelled_idx] = True
-            rng = np.random.default_rng(cycle_seed(seed, cycle, 1))
-            ctx = SelectionContext(pool, mask, model, device, rng, score_batch_size)
+            ctx = cycle_context(pool, labelled_idx, model, seed=seed, cycle=cycle, device=device,
+                                batch_size=score_batch_size)
             t0 = time.perf_counter()
-            chosen = picker.select(ctx, n_new)
+            selection = strategy.select(ctx, n_new)
             row["select_seconds"] = time.perf_counter() - t0
-            row["n_selected"] = len(chosen)
+            chosen = selection.pool_idx
+            row.update(selection.stats, n_selected=len(chosen))
             row["selected_entropy"] = float(entropy(predict_proba(model, pool.images[chosen], device=device)).mean())
             state["labelled"] += [[int(i), cycle + 1] for i in chosen]
         state["rows"].append(row)
@@ -126,7 +139,7 @@ def run_active_learning(
         per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
         log.info(
             "%s seed %d cycle %d/%d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
-            strategy, seed, cycle + 1, n_cycles, len(labelled_idx), accuracy, train_s, row["select_seconds"],
+            strategy.name, seed, cycle + 1, n_cycles, len(labelled_idx), accuracy, train_s, row["select_seconds"],
             per_cycle, per_cycle * (n_cycles - cycle - 1),
         )
 

@@ -103,6 +103,9 @@ class KDTreeIndex:
         self.tree_ = KDTree(self.points_, leaf_size=self.leaf_size)
         return self
 
+    def __len__(self) -> int:
+        return len(self.points_)
+
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         dist, idx = self.tree_.query(_as_queries(x, self.points_.shape[1]), k=k)
         return dist.astype(np.float32), idx.astype(np.int64)
@@ -150,6 +153,9 @@ class FaissIndex:
         self.index_ = index
         return self
 
+    def __len__(self) -> int:
+        return self.index_.ntotal
+
     def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         dist2, idx = self.index_.search(_as_queries(x, self.index_.d), k)
         if (idx < 0).any():  # FAISS pads with -1, which numpy would read as the last pool row
@@ -162,17 +168,20 @@ class FaissIndex:
         faiss.write_index(self.index_, str(path))
 
     @classmethod
-    def load(cls, path: str | Path, kind: str) -> "FaissIndex":
+    def load(cls, path: str | Path, kind: str | None = None) -> "FaissIndex":
+        """Read a FAISS index file; ``kind`` (if given) must match what the file holds."""
         import faiss
 
-        self = cls(kind)
         try:
-            self.index_ = faiss.read_index(str(path))
+            index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise BadData(f"{path}: not a FAISS index ({exc})") from None
-        expected = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVF, "hnsw": faiss.IndexHNSW}[kind]
-        if not isinstance(faiss.downcast_index(self.index_), expected):
-            raise BadData(f"{path}: holds a {type(faiss.downcast_index(self.index_)).__name__}, not a {kind} index")
+        kinds = {"flat": faiss.IndexFlat, "ivf": faiss.IndexIVF, "hnsw": faiss.IndexHNSW}
+        found = next((name for name, cls_ in kinds.items() if isinstance(faiss.downcast_index(index), cls_)), None)
+        if found is None or (kind is not None and found != kind):
+            raise BadData(f"{path}: holds a {type(faiss.downcast_index(index)).__name__}, not a {kind or 'known'} index")
+        self = cls(found)
+        self.index_ = index
         return self
 
 
@@ -200,7 +209,46 @@ def build_index(kind: str, pca_path: str | Path, out: str | Path, **params) -> K
     return index
 
 
-def load_index(path: str | Path, kind: str) -> KDTreeIndex | FaissIndex:
+def load_index(path: str | Path, kind: str | None = None) -> KDTreeIndex | FaissIndex:
+    """Load an index saved by :func:`build_index`; without ``kind``, the file's format says which it is."""
     if not Path(path).exists():
         raise BadData(f"{path}: no such index (run `asal build-index` first)")
-    return KDTreeIndex.load(path) if kind == "kdtree" else FaissIndex.load(path, kind)
+    if kind == "kdtree" or (kind is None and h5py.is_hdf5(path)):
+        return KDTreeIndex.load(path)
+    return FaissIndex.load(path, kind)
+
+
+def match_without_replacement(
+    index: KDTreeIndex | FaissIndex, queries: np.ndarray, n: int, blocked: set[int], *, k: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the queries in priority order, each one's nearest indexed sample not ``blocked`` nor taken before.
+
+    ``queries`` (B, d) with B >= n; stops once ``n`` are matched. All queries are searched at once for their
+    ``k`` nearest; a query whose ``k`` are all blocked or taken is searched again on its own with twice the
+    ``k`` (up to the index size) before the next query picks. Returns ``pool_idx`` (n,) int64, their
+    distances (n,) float32 and the query rows (n,) they answer. Work is O(B * k) plus the index's search;
+    nothing the size of the index is made.
+    """
+    if n > len(queries):
+        raise ValueError(f"{n} matches need at least {n} queries, got {len(queries)}")
+    size, k = len(index), min(k, len(index))
+    dist, idx = index.search(queries, k)
+    taken: dict[int, tuple[float, int]] = {}  # pool_idx -> (distance, query row), in matching order
+    for row in range(len(queries)):
+        if len(taken) == n:
+            break
+        d_row, i_row, k_row = dist[row], idx[row], k
+        while True:
+            free = next((j for j, i in enumerate(i_row.tolist()) if i not in blocked and i not in taken), None)
+            if free is not None:
+                taken[int(i_row[free])] = (float(d_row[free]), row)
+                break
+            if k_row == size:
+                raise RuntimeError(f"fewer than {n} unblocked samples in an index of {size}")
+            k_row = min(2 * k_row, size)
+            d_row, i_row = (a[0] for a in index.search(queries[row : row + 1], k_row))
+    if len(taken) < n:
+        raise RuntimeError(f"fewer than {n} unblocked samples in an index of {size}")
+    values = list(taken.values())
+    return (np.fromiter(taken, dtype=np.int64, count=len(taken)), np.array([d for d, _ in values], np.float32),
+            np.array([r for _, r in values], np.int64))

@@ -1,4 +1,7 @@
-"""Figures from the aggregated CSVs. Each function takes data and an output path and returns the figure."""
+"""Figures from the aggregated CSVs. Each function takes data and an output path and returns the figure.
+
+Every figure gives each strategy the same colour (the order of :data:`asal.strategies.STRATEGIES`).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,37 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .data.store import atomic_path  # noqa: E402
+from .strategies import STRATEGIES  # noqa: E402
+
+
+def _colours(names) -> dict:
+    palette = sns.color_palette("colorblind", len(STRATEGIES))
+    known = dict(zip(STRATEGIES, palette))
+    extra = iter(sns.color_palette("dark", len(names)))
+    return {name: known.get(name) or next(extra) for name in names}
+
+
+def _ordered(names) -> list[str]:
+    rank = {name: i for i, name in enumerate(STRATEGIES)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
+def _save(fig: plt.Figure, out: str | Path) -> plt.Figure:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=Path(out).suffix.lstrip(".") or "pdf", dpi=150)
+    plt.close(fig)
+    return fig
 
 
 def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
     """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4."""
-    strategies = sorted(summary["strategy"].unique())
-    colours = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    strategies = _ordered(summary["strategy"].unique())
+    colours = _colours(strategies)
     with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         for name in strategies:
@@ -31,7 +55,109 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{title + ': ' if title else ''}mean over seeds, band = min to max", fontsize=10)
         ax.legend(loc="lower right", frameon=True)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=Path(out).suffix.lstrip(".") or "pdf")
-    plt.close(fig)
-    return fig
+    return _save(fig, out)
+
+
+def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
+    """Left: mean entropy of the selected samples per cycle (the paper's Fig. 3b). Right, for ASAL: the
+    synthetic samples' entropy before and after the ascent against their matched real samples' (section 5.4),
+    all under the classifier that selected them."""
+    summary = summary.dropna(subset=["entropy_mean"])
+    strategies = _ordered(summary["strategy"].unique())
+    generative = [s for s in strategies if summary.loc[summary.strategy == s, "synthetic_entropy_mean"].notna().any()]
+    colours = _colours(strategies)
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, 1 + bool(generative), figsize=(6.4 * (1 + bool(generative)), 4.2),
+                                 layout="constrained", squeeze=False, sharey=True)
+        ax = axes[0, 0]
+        for name in strategies:
+            part = summary[summary.strategy == name].sort_values("n_labelled")
+            ax.plot(part["n_labelled"], part["entropy_mean"], color=colours[name], lw=1.8, marker=".", label=name)
+        ax.set_xlabel("labelled samples (before the selection)")
+        ax.set_ylabel("mean entropy (nats)")
+        ax.set_title(f"{title + ': ' if title else ''}selected samples, mean over seeds", fontsize=10)
+        ax.legend(frameon=True)
+        if generative:
+            ax = axes[0, 1]
+            for name in generative:
+                part = summary[summary.strategy == name].sort_values("n_labelled")
+                ax.plot(part["n_labelled"], part["synthetic_entropy_mean"], color=colours[name], lw=1.8, ls="--")
+                ax.plot(part["n_labelled"], part["synthetic_entropy_start_mean"], color=colours[name], lw=1, ls=":")
+                ax.plot(part["n_labelled"], part["entropy_mean"], color=colours[name], lw=1.8, label=name)
+            ax.plot([], [], color="grey", ls=":", label="synthetic, before ascent")
+            ax.plot([], [], color="grey", ls="--", label="synthetic, after ascent")
+            ax.plot([], [], color="grey", label="matched real samples")
+            ax.set_xlabel("labelled samples (before the selection)")
+            ax.set_title("ASAL: what the matching keeps of the ascent", fontsize=10)
+            ax.legend(frameon=True, fontsize=8)
+    return _save(fig, out)
+
+
+def plot_timings(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
+    """Left: selection seconds per cycle per strategy (log scale). Right: the mean split of ASAL's selection
+    into generation (the ascent), features with projection, and search with matching."""
+    summary = summary.dropna(subset=["select_seconds_mean"])
+    strategies = _ordered(summary["strategy"].unique())
+    colours = _colours(strategies)
+    means = summary.groupby("strategy")[["select_seconds_mean", "generate_seconds_mean", "features_seconds_mean",
+                                          "search_seconds_mean"]].mean().reindex(strategies)
+    with sns.axes_style("whitegrid"):
+        fig, (ax, bars) = plt.subplots(1, 2, figsize=(12.8, 4.2), layout="constrained")
+        for name in strategies:
+            part = summary[summary.strategy == name].sort_values("n_labelled")
+            ax.plot(part["n_labelled"], part["select_seconds_mean"].clip(lower=1e-4), color=colours[name], lw=1.8,
+                    marker=".", label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("labelled samples (before the selection)")
+        ax.set_ylabel("selection seconds (mean over seeds)")
+        ax.set_title(f"{title + ': ' if title else ''}selection time per cycle", fontsize=10)
+        ax.legend(frameon=True)
+        parts = {"generation": "generate_seconds_mean", "features + PCA": "features_seconds_mean",
+                 "search + matching": "search_seconds_mean"}
+        bottom = np.zeros(len(strategies))
+        for (label, column), colour in zip(parts.items(), sns.color_palette("pastel", 3)):
+            values = means[column].fillna(0).to_numpy()
+            bars.bar(strategies, values, bottom=bottom, color=colour, label=label)
+            bottom += values
+        other = (means["select_seconds_mean"].to_numpy() - bottom).clip(min=0)
+        bars.bar(strategies, other, bottom=bottom, color="0.6", label="other (pool scan, bookkeeping)")
+        bars.set_ylabel("seconds per selection (mean over cycles and seeds)")
+        bars.set_title("where the selection time goes", fontsize=10)
+        bars.tick_params(axis="x", rotation=30)
+        bars.legend(frameon=True, fontsize=8)
+    return _save(fig, out)
+
+
+def plot_samples(rows: list[dict], out: str | Path, *, title: str = "") -> plt.Figure:
+    """The paper's Fig. 2: per strategy, a row of synthetic samples and under it their matched pool samples.
+
+    ``rows``: one dict per strategy with ``strategy``, ``synthetic`` (n, C, H, W) float in [0, 1],
+    ``matched`` (n, C, H, W) uint8, ``pool_idx`` (n,), ``labels`` (n,) class names, ``entropy`` (n,) of
+    the synthetic and ``matched_entropy`` (n,) of the matched samples.
+    """
+    n = max(len(row["pool_idx"]) for row in rows)
+    fig, axes = plt.subplots(2 * len(rows), n, figsize=(1.1 * n, 2.6 * len(rows)), squeeze=False,
+                             layout="constrained")
+    for r, row in enumerate(rows):
+        for j in range(n):
+            top, bottom = axes[2 * r, j], axes[2 * r + 1, j]
+            for ax in (top, bottom):
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if j >= len(row["pool_idx"]):
+                top.axis("off")
+                bottom.axis("off")
+                continue
+            synthetic = np.asarray(row["synthetic"][j]).transpose(1, 2, 0).squeeze()
+            matched = np.asarray(row["matched"][j]).transpose(1, 2, 0).squeeze() / 255.0
+            cmap = "gray" if synthetic.ndim == 2 else None
+            top.imshow(synthetic, cmap=cmap, vmin=0, vmax=1)
+            bottom.imshow(matched, cmap=cmap, vmin=0, vmax=1)
+            top.set_title(f"H={row['entropy'][j]:.2f}", fontsize=7)
+            bottom.set_title(f"{row['labels'][j]} #{row['pool_idx'][j]}\nH={row['matched_entropy'][j]:.2f}",
+                             fontsize=7)
+        axes[2 * r, 0].set_ylabel(f"{row['strategy']}\nsynthetic", fontsize=8)
+        axes[2 * r + 1, 0].set_ylabel("matched", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, out)

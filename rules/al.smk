@@ -1,7 +1,6 @@
 rule run_al:
     input:
-        pool="data/{exp}/pool.h5",
-        test="data/{exp}/test.h5",
+        unpack(get_run_inputs),
     output:
         runs="results/{exp}/runs/{strategy}/seed{seed}.csv",
         indices="results/{exp}/runs/{strategy}/seed{seed}_indices.csv",
@@ -11,6 +10,7 @@ rule run_al:
         "benchmarks/run_al/{exp}/{strategy}/seed{seed}.tsv"
     params:
         settings=get_al_params,
+        files=get_strategy_files_args,
     threads: 1
     resources:
         mem_mb=4000,
@@ -19,5 +19,5 @@ rule run_al:
         "../envs/asal.yaml"
     shell:
         "asal run-al --params {params.settings:q} --pool {input.pool} --test {input.test}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed} --threads {threads}"
+        " --strategy {wildcards.strategy} --seed {wildcards.seed} {params.files} --threads {threads}"
         " --out {output.runs} --indices {output.indices} 2> {log}"

@@ -25,7 +25,19 @@ def check_al_schedules():
             )
 
 
+def check_strategies():
+    """An asal-<space> strategy needs its feature space precomputed (asal checks it again)."""
+    for name, exp in EXPERIMENTS.items():
+        for strategy in exp["strategies"]:
+            space = strategy.removeprefix("asal-")
+            if strategy != space and space != "cls" and space not in exp["matching"]["spaces"]:
+                raise ValueError(
+                    f"config: experiments.{name}.strategies: {strategy!r} needs {space!r} in matching.spaces"
+                )
+
+
 check_al_schedules()
+check_strategies()
 
 
 def get_experiment(wildcards):
@@ -48,9 +60,39 @@ def get_data_files(wildcards):
 
 
 def get_al_params(wildcards):
-    """The classifier and AL slices, as canonical JSON: what a run depends on besides data, strategy, seed."""
+    """What a run depends on besides its files, strategy and seed: the classifier and AL slices, and for
+    ASAL the asal slice (so changing ASAL's settings reruns only ASAL's runs)."""
     exp = get_experiment(wildcards)
-    return as_json({"classifier": exp["classifier"], "al": exp["al"]})
+    sections = ("classifier", "al", "asal") if is_asal(wildcards.strategy) else ("classifier", "al")
+    return as_json({section: exp[section] for section in sections})
+
+
+def is_asal(strategy):
+    return strategy.startswith("asal-")
+
+
+def get_run_inputs(wildcards):
+    """The pool and test stores, and ASAL's files: the GAN, and for a fixed feature space its model, PCA and
+    index (asal-cls matches in the classifier's own features and needs only the GAN)."""
+    inputs = {"pool": f"data/{wildcards.exp}/pool.h5", "test": f"data/{wildcards.exp}/test.h5"}
+    if is_asal(wildcards.strategy):
+        inputs["gan"] = f"models/{wildcards.exp}/gan.pt"
+        space = wildcards.strategy.removeprefix("asal-")
+        if space != "cls":
+            kind = get_experiment(wildcards)["matching"]["index"]
+            inputs["pca"] = f"features/{wildcards.exp}/{space}_pca.h5"
+            inputs["index"] = f"features/{wildcards.exp}/{space}_{kind}.index"
+            if FEATURE_MODELS[space]:
+                inputs["features_model"] = FEATURE_MODELS[space].format(exp=wildcards.exp)
+    return inputs
+
+
+STRATEGY_FILES = ("gan", "features_model", "pca", "index")
+
+
+def get_strategy_files_args(wildcards, input):
+    """`--gan ... --pca ...` for the strategy's files among the inputs."""
+    return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key in STRATEGY_FILES)
 
 
 def as_json(obj):
@@ -126,8 +168,37 @@ def get_run_csvs(wildcards):
     )
 
 
+def get_replay_seed(wildcards):
+    """Fig. 2 replays the first cycle of the experiment's first seed."""
+    return get_experiment(wildcards)["seeds"][0]
+
+
+def get_replay_indices(wildcards):
+    return f"results/{wildcards.exp}/runs/{wildcards.strategy}/seed{get_replay_seed(wildcards)}_indices.csv"
+
+
+def get_generative_strategies(exp):
+    return [name for name in EXPERIMENTS[exp]["strategies"] if is_asal(name)]
+
+
+def get_sample_examples(wildcards):
+    return expand(
+        "results/{exp}/samples/{strategy}.npz",
+        exp=wildcards.exp,
+        strategy=get_generative_strategies(wildcards.exp),
+    )
+
+
+def get_figures(exp):
+    """An experiment's figures: accuracy, entropy and timings, and Fig. 2's samples if it runs ASAL."""
+    figures = [f"results/{exp}/{name}.pdf" for name in ("accuracy", "entropy", "timings")]
+    if get_generative_strategies(exp):
+        figures.append(f"results/{exp}/samples.png")
+    return figures
+
+
 def get_all_targets():
     return [
-        *expand("results/{exp}/accuracy.pdf", exp=list(EXPERIMENTS)),
+        *(figure for exp in EXPERIMENTS for figure in get_figures(exp)),
         *(target for exp in EXPERIMENTS for target in get_preprocessing_targets(exp)),
     ]

@@ -31,3 +31,78 @@ rule plot_accuracy:
         "../envs/asal.yaml"
     shell:
         "asal plot-accuracy --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+
+
+rule plot_entropy:
+    input:
+        "results/{exp}/summary.csv",
+    output:
+        report("results/{exp}/entropy.pdf", caption="../docs/captions/entropy.rst", category="{exp}"),
+    log:
+        "logs/plot_entropy/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal plot-entropy --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+
+
+rule plot_timings:
+    input:
+        "results/{exp}/summary.csv",
+    output:
+        report("results/{exp}/timings.pdf", caption="../docs/captions/timings.rst", category="{exp}"),
+    log:
+        "logs/plot_timings/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal plot-timings --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+
+
+rule replay_selection:
+    input:
+        unpack(get_run_inputs),
+        indices=get_replay_indices,
+    output:
+        "results/{exp}/samples/{strategy}.npz",
+    log:
+        "logs/replay_selection/{exp}/{strategy}.log",
+    params:
+        settings=get_al_params,
+        files=get_strategy_files_args,
+        seed=get_replay_seed,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal replay-selection --params {params.settings:q} --pool {input.pool} --strategy {wildcards.strategy}"
+        " --indices {input.indices} --seed {params.seed} --cycle 0 {params.files} --threads {threads}"
+        " --out {output} 2> {log}"
+
+
+rule plot_samples:
+    input:
+        get_sample_examples,
+    output:
+        report("results/{exp}/samples.png", caption="../docs/captions/samples.rst", category="{exp}"),
+    log:
+        "logs/plot_samples/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal plot-samples --examples {input} --out {output} --title {wildcards.exp:q} 2> {log}"

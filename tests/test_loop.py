@@ -15,6 +15,7 @@ import torch
 import asal.loop as loop
 from asal.config import validate_slice
 from asal.loop import ROW_COLUMNS, checkpoint_path, run_active_learning
+from asal.strategies import load_strategy
 
 CPU = torch.device("cpu")
 SETTINGS = {
@@ -27,7 +28,7 @@ TIMES = ["select_seconds", "train_seconds"]
 def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run"):
     pool, test = tiny_stores
     rows = run_active_learning(
-        pool, test, strategy=strategy, seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
+        pool, test, strategy=load_strategy(strategy), seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
         out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
     )
     return rows, pd.read_csv(tmp_path / f"{name}_idx.csv")

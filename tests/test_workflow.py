@@ -28,8 +28,9 @@ TINY = {
             "autoencoder": {"steps": 10, "batch_size": 32, "code_dim": 16},
             "oracle": {"model": "cnn", "steps": 20, "batch_size": 32},
             "matching": {"pca_dims": 5},
+            "asal": {"steps": 10, "lr": 0.05},
             "seeds": [0, 1],
-            "strategies": ["random", "max-entropy"],
+            "strategies": ["random", "max-entropy", "asal-raw", "asal-disc", "asal-cls"],
         }
     }
 }
@@ -83,17 +84,29 @@ def test_outputs(workflow_run):
     for column in ("strategy", "n_labelled", "accuracy_mean", "accuracy_min", "accuracy_max", "entropy_mean",
                    "select_seconds_mean", "n_seeds"):
         assert column in summary.columns
-    assert sorted(summary.strategy.unique()) == ["max-entropy", "random"]
+    strategies = TINY["experiments"]["tiny"]["strategies"]
+    assert sorted(summary.strategy.unique()) == sorted(strategies)
     assert summary.n_labelled.unique().tolist() == [10, 20, 30, 40] and (summary.n_seeds == 2).all()
     assert summary.accuracy_mean.between(0.5, 1).all()
-    for strategy in ("random", "max-entropy"):
+    for strategy in strategies:
         for seed in (0, 1):
             run = pd.read_csv(wd / f"results/tiny/runs/{strategy}/seed{seed}.csv")
             assert run.n_labelled.tolist() == [10, 20, 30, 40]
+            asal_columns = run[["synthetic_entropy", "match_distance", "generate_seconds", "search_seconds"]]
+            assert asal_columns[:-1].notna().all().all() == strategy.startswith("asal-")
             assert len(pd.read_csv(wd / f"results/tiny/runs/{strategy}/seed{seed}_indices.csv")) == 40
             assert "accuracy" in (wd / f"logs/run_al/tiny/{strategy}/seed{seed}.log").read_text()
             assert (wd / f"benchmarks/run_al/tiny/{strategy}/seed{seed}.tsv").exists()
-    assert set(pd.read_csv(wd / "results/tiny/strategies.csv").strategy) == {"random", "max-entropy"}
+    assert set(pd.read_csv(wd / "results/tiny/strategies.csv").strategy) == set(strategies)
+    for figure in ("entropy.pdf", "timings.pdf"):
+        assert (wd / "results/tiny" / figure).read_bytes()[:5] == b"%PDF-"
+    assert (wd / "results/tiny/samples.png").read_bytes()[:4] == b"\x89PNG"
+    for strategy in ("asal-raw", "asal-disc", "asal-cls"):
+        with np.load(wd / f"results/tiny/samples/{strategy}.npz") as examples:
+            assert bool(examples["replay_matches"]), f"{strategy}: the replay did not pick what the run picked"
+            indices = pd.read_csv(wd / f"results/tiny/runs/{strategy}/seed0_indices.csv")
+            assert examples["pool_idx"].tolist() == indices.pool_idx[indices.cycle == 1].tolist()
+            assert examples["synthetic"].shape == (10, 1, 10, 10)
 
 
 def test_preprocessing_outputs(workflow_run):
@@ -124,23 +137,30 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
         write_config(wd, config)
         return planned_jobs(wd)
 
-    downstream = {"run_al": 4, "summarize_runs": 1, "plot_accuracy": 1}
+    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1}
+    samples = {"replay_selection": 3, "plot_samples": 1}  # asal-raw, asal-disc, asal-cls
+    downstream = {"run_al": 10, **figures, **samples}
     assert edit(al__budget=50) == downstream
     assert edit(classifier__weight_decay=0.1) == downstream
-    assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1}
+    assert edit(asal__steps=5) == {"run_al": 6, **figures, **samples}  # ASAL's runs only
+    # the GAN: its features and every ASAL run (all search its generator), not random's or max-entropy's runs
+    assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "extract_features": 1, "fit_pca": 1,
+                                    "build_index": 1, "run_al": 6, **figures, **samples}
     assert {"features/tiny/disc.h5", "features/tiny/disc_pca.h5", "features/tiny/disc_kdtree.index"} <= planned_outputs(wd)
+    # no run uses the autoencoder's space here, so its chain stops at the index
     assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1}
     assert {"features/tiny/auto.h5", "features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
     assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1}
-    assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3}
-    assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3}
+    matched_runs = {"run_al": 4, **figures, "replay_selection": 2, "plot_samples": 1}  # asal-raw, asal-disc
+    assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3, **matched_runs}
+    assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3, **matched_runs}
     everything = {"prepare_data": 1, "train_gan": 1, "evaluate_gan": 1, "train_oracle": 1, "train_autoencoder": 1,
                   "extract_features": 3, "fit_pca": 3, "build_index": 3, **downstream}
     assert edit(data__seed=1) == everything
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["experiments"]["tiny"]["seeds"] = [0, 1, 2]
     write_config(wd, config)
-    assert planned_jobs(wd) == {"run_al": 2, "summarize_runs": 1, "plot_accuracy": 1}
+    assert planned_jobs(wd) == {"run_al": 5, **figures}  # Fig. 2 replays seed 0 and stays
 
 
 def test_invalid_config_fails_at_load_naming_the_key(workflow_run, tmp_path):

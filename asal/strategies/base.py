@@ -1,14 +1,18 @@
 """The strategy interface: what every selection method gets, and the work they all share.
 
 A strategy turns the current state of an AL run into ``n`` distinct unlabelled pool indices. The base class
-owns the without-replacement bookkeeping and the batching over the pool; a subclass implements one method.
+owns the request and answer checks and the batching over the pool; a subclass implements one method.
 Indices named ``pool_idx`` are rows of the pool store.
+
+Nothing here costs time or memory in proportion to the pool unless a strategy asks for it: the labelled
+set travels as its (L,) indices, and only :meth:`SelectionContext.unlabelled_idx` (the pool scan of
+max-entropy and friends) builds an array over the whole pool. ASAL never calls it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -24,20 +28,33 @@ from ..models.classifiers import predict_proba
 class SelectionContext:
     """Everything a strategy may use in one cycle.
 
-    ``labelled``: (N_pool,) bool mask over ``pool_idx``. ``model``: the classifier trained this cycle.
+    ``labelled_idx``: (L,) int64 ``pool_idx`` labelled so far. ``model``: the classifier trained this cycle.
     ``rng``: the only source of randomness a strategy may use (seeded per run and cycle).
     """
 
     pool: ImageStore
-    labelled: np.ndarray
+    labelled_idx: np.ndarray
     model: nn.Module
     device: torch.device
     rng: np.random.Generator
     batch_size: int = 1024
 
+    def __post_init__(self):
+        self.labelled_idx = np.asarray(self.labelled_idx, dtype=np.int64)
+
+    @property
+    def n_unlabelled(self) -> int:
+        return len(self.pool) - len(self.labelled_idx)
+
+    def labelled_set(self) -> set[int]:
+        """The labelled ``pool_idx`` as a set: O(L) to build, O(1) per membership test."""
+        return set(self.labelled_idx.tolist())
+
     def unlabelled_idx(self) -> np.ndarray:
-        """Sorted ``pool_idx`` (M,) int64 of the samples not labelled yet."""
-        return np.flatnonzero(~self.labelled)
+        """Sorted ``pool_idx`` (N - L,) int64 of the samples not labelled yet: a scan of the whole pool."""
+        mask = np.ones(len(self.pool), dtype=bool)
+        mask[self.labelled_idx] = False
+        return np.flatnonzero(mask)
 
     def iter_proba(self, pool_idx: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(pool_idx (B,), probabilities (B, K))`` batch by batch, never the whole pool at once."""
@@ -46,31 +63,51 @@ class SelectionContext:
             yield idx, predict_proba(self.model, self.pool.images[idx], device=self.device, batch_size=self.batch_size)
 
 
+@dataclass
+class Selection:
+    """A strategy's answer: ``pool_idx`` (n,) int64 in the strategy's rank order, per-cycle diagnostics
+    (column name -> float) for the run's CSV, e.g. ASAL's synthetic entropy and timing split, and for
+    generative strategies the synthetic images (n, C, H, W) in [0, 1] behind each ``pool_idx``."""
+
+    pool_idx: np.ndarray
+    stats: dict[str, float] = field(default_factory=dict)
+    synthetic: torch.Tensor | None = None
+
+
 class Strategy(ABC):
-    """Base class: validates the request, delegates the choice, checks the answer."""
+    """Base class: validates the request, delegates the choice, checks the answer.
+
+    ``identity()`` names what besides the config decides the strategy's choices (model files and their
+    provenance); a run's checkpoint is only resumed under the same identity.
+    """
 
     name: str = ""
 
-    def select(self, ctx: SelectionContext, n: int) -> np.ndarray:
-        """Return ``n`` distinct unlabelled ``pool_idx`` (n,) int64, in the order the strategy ranks them."""
-        candidates = ctx.unlabelled_idx()
-        if n > len(candidates):
+    def identity(self) -> dict:
+        return {}
+
+    def select(self, ctx: SelectionContext, n: int) -> Selection:
+        """Return ``n`` distinct unlabelled ``pool_idx`` and the strategy's diagnostics."""
+        if n > ctx.n_unlabelled:
             raise PoolExhausted(
-                f"strategy {self.name!r} was asked for {n} samples but only {len(candidates)} of the "
-                f"{len(ctx.labelled)} pool samples in {ctx.pool.path} are unlabelled"
+                f"strategy {self.name!r} was asked for {n} samples but only {ctx.n_unlabelled} of the "
+                f"{len(ctx.pool)} pool samples in {ctx.pool.path} are unlabelled"
             )
-        chosen = np.asarray(self.choose(ctx, candidates, n), dtype=np.int64)
-        if len(chosen) != n or len(np.unique(chosen)) != n or ctx.labelled[chosen].any():
+        selection = self.choose(ctx, n)
+        if not isinstance(selection, Selection):
+            selection = Selection(selection)
+        chosen = selection.pool_idx = np.asarray(selection.pool_idx, dtype=np.int64)
+        if len(chosen) != n or len(np.unique(chosen)) != n or np.isin(chosen, ctx.labelled_idx).any():
             raise RuntimeError(f"strategy {self.name!r} broke its contract: {n} distinct unlabelled indices expected")
-        return chosen
+        return selection
 
     @abstractmethod
-    def choose(self, ctx: SelectionContext, candidates: np.ndarray, n: int) -> np.ndarray:
-        """Pick ``n`` of ``candidates`` (sorted unlabelled ``pool_idx``); ``n <= len(candidates)``."""
+    def choose(self, ctx: SelectionContext, n: int) -> np.ndarray | Selection:
+        """Pick ``n`` unlabelled ``pool_idx`` (``n`` never exceeds the unlabelled count)."""
 
 
 class ScoreStrategy(Strategy):
-    """Score every candidate from the classifier's probabilities and take the ``n`` highest scores.
+    """Score every unlabelled sample from the classifier's probabilities and take the ``n`` highest scores.
 
     This is the linear-cost pool scan that ASAL avoids. Ties go to the lower ``pool_idx``.
     """
@@ -79,7 +116,8 @@ class ScoreStrategy(Strategy):
     def score(self, probs: np.ndarray) -> np.ndarray:
         """(B, K) probabilities -> (B,) scores, higher = more informative."""
 
-    def choose(self, ctx: SelectionContext, candidates: np.ndarray, n: int) -> np.ndarray:
+    def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
+        candidates = ctx.unlabelled_idx()
         scores = np.concatenate([self.score(p) for _, p in ctx.iter_proba(candidates)])  # (M,) float32
         best = np.argsort(-scores, kind="stable")[:n]
         return candidates[best]

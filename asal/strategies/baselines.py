@@ -13,8 +13,8 @@ class RandomSampling(Strategy):
 
     name = "random"
 
-    def choose(self, ctx: SelectionContext, candidates: np.ndarray, n: int) -> np.ndarray:
-        return ctx.rng.choice(candidates, size=n, replace=False)
+    def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
+        return ctx.rng.choice(ctx.unlabelled_idx(), size=n, replace=False)
 
 
 class MaxEntropySampling(ScoreStrategy):

@@ -1,0 +1,182 @@
+"""ASAL (paper section 3, Algorithm 1): generate high-entropy images, label their nearest real pool samples.
+
+Per cycle: draw latent codes z ~ N(0, I), maximise the entropy of the current classifier on G(z) with Adam
+(the generator frozen), map the synthetic images into a matching space, and take for each one its nearest
+pool sample that is neither labelled nor taken. With a fixed feature space (raw pixels, the autoencoder's
+code, the critic's features, each PCA-reduced before AL starts) nothing in a cycle touches an array over the
+pool: the cost is the ascent, the features of the synthetic batch and the index's search. ASAL-CLS matches in
+the current classifier's penultimate features instead, which must be recomputed for the pool every cycle
+(linear cost; the paper uses it to tell matching failures from feature failures).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import BadConfig
+from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
+from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
+from ..models.classifiers import to_float
+from .base import Selection, SelectionContext, Strategy
+
+Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
+
+
+@dataclass(frozen=True)
+class AsalConfig:
+    """The ``asal`` section of an experiment (see the schema for each field)."""
+
+    steps: int = 100
+    lr: float = 0.02
+    batch_size: int | None = None
+    k: int = 10
+
+
+def torch_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats of softmax(logits): (B, K) -> (B,), differentiable."""
+    log_p = F.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(1)
+
+
+@dataclass
+class Ascent:
+    """The outcome of :func:`entropy_ascent`: ``images`` (B, C, H, W) float in [0, 1] on the CPU, ``z``
+    (B, latent_dim), per-sample entropy before and after (B,), and the batch-mean entropy per step (steps + 1,)."""
+
+    images: torch.Tensor
+    z: torch.Tensor
+    entropy_start: np.ndarray
+    entropy_end: np.ndarray
+    history: np.ndarray
+
+
+def entropy_ascent(
+    generator: nn.Module, model: nn.Module, n: int, *, steps: int, lr: float, seed: int, device: torch.device,
+) -> Ascent:
+    """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed.
+
+    Only z receives gradients (``torch.autograd.grad``), so neither network's weights are touched.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, generator.latent_dim, generator=gen).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    generator.eval()
+    model.eval()
+    history = []
+    for _ in range(steps):
+        h = torch_entropy(model(generator(z)))
+        if not history:
+            start = h.detach().cpu().numpy()
+        history.append(float(h.detach().mean()))
+        (z.grad,) = torch.autograd.grad(-h.sum(), [z])
+        opt.step()
+    with torch.no_grad():
+        images = generator(z)
+        end = torch_entropy(model(images)).cpu().numpy()
+    history.append(float(end.mean()))
+    return Ascent(images.cpu(), z.detach().cpu(), start if steps else end, end, np.array(history))
+
+
+class FixedSpace:
+    """A matching space computed once for the pool: features -> PCA -> a prebuilt index on the projected pool."""
+
+    def __init__(self, extractor: FeatureExtractor, pca: PCAProjection, index):
+        self.extractor, self.pca, self.index = extractor, pca, index
+
+    def embed(self, images: torch.Tensor) -> np.ndarray:
+        return self.pca.transform(self.extractor(images).cpu().numpy())  # (B, pca_dims)
+
+    def for_cycle(self, ctx: SelectionContext) -> tuple[Embed, object]:
+        return self.embed, self.index
+
+
+class ClassifierSpace:
+    """ASAL-CLS: the current classifier's penultimate features, for the whole pool, every cycle (O(N)).
+
+    Matched by exact FAISS search on the features themselves (128 for the CNN, the pixels for the linear
+    model); no PCA, since the space changes every cycle.
+    """
+
+    def for_cycle(self, ctx: SelectionContext) -> tuple[Embed, FaissIndex]:
+        model, device = ctx.model, ctx.device
+
+        @torch.no_grad()
+        def embed(images: torch.Tensor) -> np.ndarray:
+            return model.features(images.to(device)).cpu().numpy()
+
+        pool = ctx.pool.images
+        feats = np.concatenate([embed(to_float(pool[i : i + ctx.batch_size], device))
+                                for i in range(0, len(pool), ctx.batch_size)])
+        return embed, FaissIndex("flat").build(feats)
+
+
+class AdversarialSampling(Strategy):
+    """ASAL with one matching space; registered as ``asal-raw``, ``asal-auto``, ``asal-disc`` and ``asal-cls``.
+
+    ``choose`` returns, besides the ``pool_idx``, the cycle's diagnostics (the CSV columns of
+    :data:`DIAGNOSTICS`) and the synthetic images the matches answer, (n, C, H, W), for figures.
+    """
+
+    def __init__(self, name: str, generator: nn.Module, space: FixedSpace | ClassifierSpace, cfg: AsalConfig,
+                 provenance: dict):
+        self.name, self.generator, self.space, self.cfg, self.provenance = name, generator, space, cfg, provenance
+        self.generator.requires_grad_(False)
+
+    def identity(self) -> dict:
+        return self.provenance
+
+    def choose(self, ctx: SelectionContext, n: int) -> Selection:
+        n_codes = max(n, self.cfg.batch_size or n)
+        t0 = time.perf_counter()
+        ascent = entropy_ascent(self.generator, ctx.model, n_codes, steps=self.cfg.steps, lr=self.cfg.lr,
+                                seed=int(ctx.rng.integers(2**63)), device=ctx.device)
+        order = np.argsort(-ascent.entropy_end, kind="stable")  # the most uncertain synthetic samples first
+        t1 = time.perf_counter()
+        embed, index = self.space.for_cycle(ctx)
+        queries = embed(ascent.images[order])
+        t2 = time.perf_counter()
+        pool_idx, dist, rows = match_without_replacement(index, queries, n, ctx.labelled_set(), k=self.cfg.k)
+        t3 = time.perf_counter()
+        used = order[rows]
+        return Selection(pool_idx, synthetic=ascent.images[used], stats={
+            "synthetic_entropy_start": float(ascent.entropy_start[used].mean()),
+            "synthetic_entropy": float(ascent.entropy_end[used].mean()),
+            "match_distance": float(dist.mean()),
+            "generate_seconds": t1 - t0, "features_seconds": t2 - t1, "search_seconds": t3 - t2,
+        })
+
+
+DIAGNOSTICS = ("synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
+               "features_seconds", "search_seconds")
+SPACE_OF = {"asal-raw": "raw", "asal-auto": "auto", "asal-disc": "disc", "asal-cls": "cls"}
+
+
+def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | None = None,
+              features_model: str | None = None, pca: str | None = None, index: str | None = None) -> AdversarialSampling:
+    """Build ``asal-<space>`` from its files: the GAN, and for a fixed space its feature model, PCA and index."""
+    from ..config import config_hash
+    from ..wgan import load_gan
+
+    space = SPACE_OF[name]
+    needed = {"gan": gan} if space == "cls" else {"gan": gan, "pca": pca, "index": index}
+    if MODEL_FOR_SPACE.get(space):
+        needed["features_model"] = features_model
+    missing = [key for key, value in needed.items() if value is None]
+    if missing:
+        raise BadConfig(f"strategy {name!r} needs {', '.join('--' + m.replace('_', '-') for m in missing)}")
+    generator, _, saved = load_gan(gan, device)
+    provenance = {"gan": str(gan), "gan_config_hash": config_hash(saved["config"]), "gan_iterations": saved["iterations"]}
+    if space == "cls":
+        matcher = ClassifierSpace()
+    else:
+        extractor = load_extractor(space, features_model, device)
+        matcher = FixedSpace(extractor, PCAProjection.load(pca), load_index(index))
+        provenance.update(features=extractor.provenance, pca=str(pca), index=str(index))
+    return AdversarialSampling(name, generator, matcher, AsalConfig(**settings.get("asal", {})), provenance)

@@ -1,0 +1,144 @@
+"""ASAL's parts: the entropy ascent, matching without replacement, a cost independent of the pool size, and
+loading from the workflow's files."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+
+from asal.config import validate_config
+from asal.data import ImageStore
+from asal.errors import BadConfig
+from asal.matching import make_index, match_without_replacement
+from asal.models.classifiers import LinearClassifier, TrainConfig, train_classifier
+from asal.strategies import SelectionContext, load_strategy
+from asal.strategies.adversarial import entropy_ascent
+
+from asal_fixtures import CPU, asal_strategy
+
+
+class PrototypeMixer(torch.nn.Module):
+    """A stand-in for a trained generator: z (B, 8) -> a softmax(4 z[:, :K]) mixture of the K class-mean images,
+    so a random z mostly gives one clear class and the ascent must find mixtures."""
+
+    latent_dim = 8
+
+    def __init__(self, pool):
+        super().__init__()
+        means = [pool.images[pool.labels == c].mean(0) / 255.0 for c in range(pool.n_classes)]
+        self.register_buffer("prototypes", torch.as_tensor(np.stack(means), dtype=torch.float32))
+
+    def forward(self, z):
+        weights = torch.softmax(4 * z[:, : len(self.prototypes)], dim=1)
+        return torch.einsum("bk,kchw->bchw", weights, self.prototypes)
+
+
+def test_entropy_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
+    pool, _ = tiny_stores
+    model = train_classifier(TrainConfig(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
+                             pool.images, pool.labels, pool.n_classes, seed=0, device=CPU)
+    model.zero_grad(set_to_none=True)  # training left gradients; the ascent must add none
+    generator = PrototypeMixer(pool)
+    before = [p.clone() for p in (*model.parameters(), *generator.parameters())]
+    ascent = entropy_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
+    assert ascent.images.shape == (16, *pool.image_shape) and ascent.z.shape == (16, 8)
+    assert len(ascent.history) == 41 and ascent.history[0] == pytest.approx(ascent.entropy_start.mean(), rel=1e-5)
+    assert ascent.history[-1] > ascent.history[0] + 0.2  # nats; the maximum for 3 classes is 1.10
+    assert (ascent.entropy_end > ascent.entropy_start).mean() >= 0.9
+    assert all(torch.equal(a, b) for a, b in zip(before, (*model.parameters(), *generator.parameters())))
+    assert all(p.grad is None for p in model.parameters())
+    again = entropy_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
+    assert torch.equal(ascent.images, again.images)
+
+
+def test_matching_widens_k_and_never_returns_blocked_or_duplicates():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(300, 4)).astype(np.float32)
+    index = make_index("flat").build(points)
+    query = np.zeros((1, 4), np.float32)
+    order = np.argsort(np.linalg.norm(points, axis=1), kind="stable")
+    blocked = set(order[:25].tolist())  # the 25 nearest to the query are labelled
+    # 12 identical queries with k = 2: every one after the first must widen past blocked and taken samples
+    idx, dist, rows = match_without_replacement(index, np.repeat(query, 12, axis=0), 10, blocked, k=2)
+    assert idx.tolist() == order[25:35].tolist()
+    np.testing.assert_allclose(dist, np.linalg.norm(points[idx], axis=1), rtol=1e-5)
+    assert len(set(rows.tolist())) == 10 and rows.max() < 12
+
+
+def test_matching_takes_each_query_nearest_free_sample_in_query_order():
+    points = np.arange(10, dtype=np.float32)[:, None]  # 1-D points 0..9
+    index = make_index("kdtree").build(points)
+    queries = np.array([[2.1], [2.2], [7.0]], np.float32)
+    idx, _, rows = match_without_replacement(index, queries, 3, {2}, k=1)
+    # 2 is labelled; 2.1 widens to its next nearest, 3, before 2.2 picks, which then gets 1
+    assert idx.tolist() == [3, 1, 7] and rows.tolist() == [0, 1, 2]
+
+
+def test_matching_fails_clearly_when_everything_is_blocked():
+    index = make_index("flat").build(np.eye(3, dtype=np.float32))
+    with pytest.raises(RuntimeError, match="fewer than 2 unblocked"):
+        match_without_replacement(index, np.eye(3, dtype=np.float32), 2, {0, 1}, k=1)
+
+
+class CountingImages:
+    """Pool images that count the rows anyone reads."""
+
+    def __init__(self, images: np.ndarray):
+        self.array, self.rows_read = images, 0
+        self.shape, self.dtype = images.shape, images.dtype
+
+    def __len__(self):
+        return len(self.array)
+
+    def __getitem__(self, item):
+        out = self.array[item]
+        self.rows_read += len(out) if out.ndim == self.array.ndim else 1
+        return out
+
+
+def selection_footprint(name: str, n_pool: int) -> tuple[int, int]:
+    """(peak bytes numpy and Python allocated, pool rows read) for one selection of 10 from a pool of n_pool."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n_pool, 1, 8, 8), dtype=np.uint8)
+    pool = ImageStore("mem.h5", images, rng.integers(0, 3, n_pool), [0, 1, 2], "x")
+    strategy = asal_strategy(name, pool, index="kdtree") if name.startswith("asal-") else load_strategy(name)
+    pool.images = CountingImages(images)
+    torch.manual_seed(0)
+    model = LinearClassifier((1, 8, 8), 3).eval()
+    labelled = np.arange(0, 1000, 20)
+    select = lambda: strategy.select(SelectionContext(pool, labelled, model, CPU, np.random.default_rng(0)), 10)  # noqa: E731
+    select()  # warm up caches and lazy imports
+    pool.images.rows_read = 0
+    tracemalloc.start()
+    select()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, pool.images.rows_read
+
+
+@pytest.mark.parametrize("name", ["asal-raw", "asal-disc"])
+def test_selection_cost_does_not_grow_with_the_pool(name):
+    """ASAL reads no pool image and allocates nothing pool-sized: 1,000 and 100,000 samples cost the same
+    (an int64 array over the larger pool alone would be 800 kB). Max-entropy, the positive control, does both."""
+    small_peak, small_rows = selection_footprint(name, 1_000)
+    large_peak, large_rows = selection_footprint(name, 100_000)
+    assert small_rows == large_rows == 0
+    assert abs(large_peak - small_peak) < 50_000, (small_peak, large_peak)
+    control_small, _ = selection_footprint("max-entropy", 1_000)
+    control_large, control_rows = selection_footprint("max-entropy", 100_000)
+    assert control_rows == 100_000 - 50 and control_large - control_small > 800_000
+
+
+def test_asal_from_files_names_what_is_missing():
+    with pytest.raises(BadConfig, match="'asal-auto' needs --pca, --index, --features-model"):
+        load_strategy("asal-auto", gan="models/x/gan.pt")
+
+
+def test_config_rejects_asal_without_its_feature_space():
+    config = {"experiments": {"e": {"data": {"source": "npz", "path": "x.npz"}, "strategies": ["asal-auto"],
+                                    "matching": {"spaces": ["raw"]}}}}
+    with pytest.raises(BadConfig, match=r"experiments\.e\.strategies: 'asal-auto' needs 'auto' in matching\.spaces"):
+        validate_config(config)
+    config["experiments"]["e"]["strategies"] = ["asal-cls", "asal-raw"]
+    assert validate_config(config)["experiments"]["e"]["asal"] == {"steps": 100, "lr": 0.02, "batch_size": None, "k": 10}
