@@ -12,12 +12,13 @@ import pytest
 from asal.aggregate import compare_strategies, read_runs, summarize
 from asal.cli import main
 from asal.errors import BadData
-from asal.plots import plot_accuracy
+from asal.loop import ROW_COLUMNS
+from asal.plots import plot_accuracy, plot_entropy, plot_samples, plot_timings
 
 
-def fake_runs(tmp_path):
+def fake_runs(tmp_path, strategies=(("random", 0.0), ("max-entropy", 0.02))):
     paths = []
-    for strategy, offset in (("random", 0.0), ("max-entropy", 0.02)):
+    for strategy, offset in strategies:
         for seed in (0, 1, 2):
             n = np.array([10, 20, 30])
             frame = pd.DataFrame({
@@ -25,7 +26,10 @@ def fake_runs(tmp_path):
                 "test_accuracy": 0.8 + offset + 0.05 * np.arange(3) + 0.01 * seed,
                 "n_selected": [10, 10, 0], "selected_entropy": [0.3 + offset, 0.2, np.nan],
                 "select_seconds": [0.1, 0.1, np.nan], "train_seconds": 1.0,
-            })
+            }).reindex(columns=ROW_COLUMNS)
+            if strategy.startswith("asal-"):
+                frame.loc[:1, ["synthetic_entropy_start", "synthetic_entropy", "match_distance"]] = [0.1, 0.6, 4.0]
+                frame.loc[:1, ["generate_seconds", "features_seconds", "search_seconds"]] = [0.06, 0.01, 0.02]
             paths.append(tmp_path / f"{strategy}{seed}.csv")
             frame.to_csv(paths[-1], index=False)
     return paths
@@ -40,6 +44,33 @@ def test_summary_statistics(tmp_path):
     table = compare_strategies(read_runs(fake_runs(tmp_path))).set_index("strategy")
     assert table.loc["max-entropy", "mean_accuracy_over_cycles"] == pytest.approx(0.88)
     assert table.loc["random", "final_accuracy"] == pytest.approx(0.91)
+
+
+def test_asal_diagnostics_are_aggregated_and_plotted(tmp_path):
+    runs = read_runs(fake_runs(tmp_path, (("random", 0.0), ("max-entropy", 0.02), ("asal-raw", 0.01))))
+    summary = summarize(runs)
+    asal = summary[(summary.strategy == "asal-raw") & (summary.n_labelled == 10)].iloc[0]
+    assert asal.synthetic_entropy_mean == pytest.approx(0.6) and asal.match_distance_mean == pytest.approx(4.0)
+    assert asal.generate_seconds_mean == pytest.approx(0.06)
+    assert summary.loc[summary.strategy == "random", "synthetic_entropy_mean"].isna().all()
+    table = compare_strategies(runs).set_index("strategy")
+    assert table.loc["asal-raw", "mean_synthetic_entropy"] == pytest.approx(0.6)
+    fig = plot_entropy(summary, tmp_path / "entropy.pdf")
+    assert len(fig.axes) == 2  # selected entropy, and ASAL's synthetic against matched
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"random", "max-entropy", "asal-raw"}
+    plot_timings(summary, tmp_path / "timings.pdf")
+    for name in ("entropy.pdf", "timings.pdf"):
+        assert (tmp_path / name).read_bytes()[:5] == b"%PDF-"
+
+
+def test_samples_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    row = {"strategy": "asal-raw", "synthetic": rng.uniform(size=(4, 1, 6, 6)),
+           "matched": rng.integers(0, 256, (4, 1, 6, 6), dtype=np.uint8), "pool_idx": np.arange(4),
+           "labels": np.array(["5", "7", "5", "7"]), "entropy": np.full(4, 0.69), "matched_entropy": np.full(4, 0.1)}
+    fig = plot_samples([row, dict(row, strategy="asal-disc")], tmp_path / "s.png", title="t")
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG" and len(fig.axes) == 2 * 2 * 4
+    assert fig.axes[4].get_title() == "5 #0\nH=0.10"  # row 2, column 1: a matched sample's label, index, entropy
 
 
 def test_bad_run_csv(tmp_path):

@@ -15,7 +15,8 @@ import torch
 import asal.loop as loop
 from asal.config import validate_slice
 from asal.loop import ROW_COLUMNS, checkpoint_path, run_active_learning
-from asal.strategies import load_strategy
+from asal.strategies import DIAGNOSTICS, load_strategy
+from asal_fixtures import asal_strategy
 
 CPU = torch.device("cpu")
 SETTINGS = {
@@ -28,7 +29,7 @@ TIMES = ["select_seconds", "train_seconds"]
 def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run"):
     pool, test = tiny_stores
     rows = run_active_learning(
-        pool, test, strategy=load_strategy(strategy), seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
+        pool, test, strategy=load_strategy(strategy) if isinstance(strategy, str) else strategy, seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
         out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
     )
     return rows, pd.read_csv(tmp_path / f"{name}_idx.csv")
@@ -48,6 +49,17 @@ def test_rows_and_indices(tiny_stores, tmp_path):
     assert not checkpoint_path(tmp_path / "run.csv").exists()
     on_disk = pd.read_csv(tmp_path / "run.csv")
     pd.testing.assert_frame_equal(on_disk.drop(columns=TIMES), rows.drop(columns=TIMES), check_dtype=False)
+
+
+def test_asal_run_reports_its_diagnostics(tiny_stores, tmp_path):
+    rows, indices = run(tiny_stores, tmp_path, strategy=asal_strategy("asal-raw", tiny_stores[0]))
+    selecting, last = rows.iloc[:-1], rows.iloc[-1]
+    assert selecting[list(DIAGNOSTICS)].notna().all().all() and last[list(DIAGNOSTICS)].isna().all()
+    parts = selecting.generate_seconds + selecting.features_seconds + selecting.search_seconds
+    assert (parts <= selecting.select_seconds).all() and (selecting.match_distance > 0).all()
+    assert indices.pool_idx.is_unique and len(indices) == 60
+    random_rows, _ = run(tiny_stores, tmp_path, strategy="random", name="random")
+    assert random_rows[list(DIAGNOSTICS)].isna().all().all()
 
 
 def test_initial_set_is_shared_across_strategies(tiny_stores, tmp_path):
