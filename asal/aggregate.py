@@ -8,6 +8,7 @@ import pandas as pd
 
 from .errors import BadData
 from .loop import ROW_COLUMNS
+from .strategies import DIAGNOSTICS
 
 
 def read_runs(paths: list[str | Path]) -> pd.DataFrame:
@@ -17,10 +18,10 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
             frame = pd.read_csv(path)
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise BadData(f"{path}: not a readable run CSV ({exc})") from None
-        missing = set(ROW_COLUMNS) - set(frame.columns)
+        missing = set(ROW_COLUMNS) - set(frame.columns) - set(DIAGNOSTICS)
         if missing:
             raise BadData(f"{path}: missing column(s) {sorted(missing)}")
-        frames.append(frame)
+        frames.append(frame.reindex(columns=ROW_COLUMNS))  # diagnostics a run predates are NaN
     if not frames:
         raise BadData("no run CSVs given")
     return pd.concat(frames, ignore_index=True)
@@ -56,7 +57,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 def compare_strategies(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per strategy: accuracy averaged over cycles (the normalised area under the learning curve),
     the final accuracy, mean selected (and, for ASAL, synthetic) entropy, matching distance and selection
-    time, all as means over seeds and cycles."""
+    time, all as means over seeds and cycles. Matching distances live in each strategy's own feature space:
+    compare them within a strategy, not across."""
     last = runs.loc[runs.groupby(["strategy", "seed"])["cycle"].idxmax()]
     table = runs.groupby("strategy").agg(
         mean_accuracy_over_cycles=("test_accuracy", "mean"),

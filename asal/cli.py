@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import check_al, experiment, load_config, validate_slice
+from .config import check_al, check_asal, experiment, load_config, validate_slice
 from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError, BadConfig
 
@@ -59,6 +59,8 @@ def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str 
         settings = {s: validate_slice(raw.get(s, {}), s) for s in sections}
         if "al" in settings:
             check_al(settings["al"], "--params: al")
+        if "asal" in settings and "al" in settings:
+            check_asal(settings["asal"], settings["al"], "--params: asal")
         return settings
     if not (args.config and args.experiment):
         raise BadConfig("give either --params JSON or both --config FILE and --experiment NAME")
@@ -115,7 +117,8 @@ def cmd_replay_selection(args):
 
     settings, device, strategy = _strategy(args)
     examples = replay_selection(read_split(args.pool), strategy, args.indices, settings=settings, seed=args.seed,
-                                cycle=args.cycle, device=device, n_show=args.n_show)
+                                cycle=args.cycle, device=device, n_show=args.n_show,
+                                batch_size=args.score_batch_size)
     save_examples(examples, args.out)
 
 
@@ -246,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True, help="the run's seed")
     p.add_argument("--cycle", type=int, default=0, help="the cycle to replay (default: the first selection)")
     p.add_argument("--n-show", type=int, default=10, help="selections kept")
+    p.add_argument("--score-batch-size", type=int, default=1024, help="as the run's run-al --score-batch-size")
     p.add_argument("--out", required=True, help="output: the examples (.npz)")
     _add_asal_args(p)
     _add_device_args(p)

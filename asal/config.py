@@ -60,6 +60,7 @@ def validate_config(config: dict, where: str = "config") -> dict:
     for name, exp in config["experiments"].items():
         check_al(exp["al"], f"{where}: experiments.{name}.al")
         check_strategies(exp, f"{where}: experiments.{name}")
+        check_asal(exp["asal"], exp["al"], f"{where}: experiments.{name}.asal")
     return config
 
 
@@ -87,6 +88,13 @@ def check_al(al: dict, where: str) -> None:
     """Constraints JSON schema cannot express between keys of the ``al`` section."""
     if al["budget"] < al["initial"]:
         raise BadConfig(f"{where}.budget = {al['budget']} is smaller than al.initial = {al['initial']}")
+
+
+def check_asal(asal: dict, al: dict, where: str) -> None:
+    """ASAL optimises at least one latent code per sample it selects."""
+    if asal["batch_size"] is not None and asal["batch_size"] < al["new"]:
+        raise BadConfig(f"{where}.batch_size = {asal['batch_size']} is smaller than al.new = {al['new']}: "
+                        "ASAL needs a synthetic sample per selected sample (null means al.new)")
 
 
 def check_strategies(exp: dict, where: str) -> None:

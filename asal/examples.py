@@ -2,8 +2,8 @@
 
 A run's CSVs keep indices, not images. Since every cycle is a pure function of (seed, cycle, labelled set),
 the cycle's classifier is retrained from the run's indices file and the strategy asked again with the same
-seeds; the replay must pick exactly what the run picked (checked), and this time its synthetic images are
-kept.
+seeds; on the run's kind of device it picks exactly what the run picked (checked: a replay that differs,
+say on another device, is logged and labelled in the figure), and this time its synthetic images are kept.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Path, *, settings: dict, seed: int,
-                     cycle: int, device: torch.device, n_show: int = 10) -> dict[str, np.ndarray]:
+                     cycle: int, device: torch.device, n_show: int = 10, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """Re-run ``cycle``'s selection of the run behind ``indices_csv``; return its first ``n_show`` picks.
 
     Returns arrays: ``synthetic`` (n, C, H, W) float32, ``matched`` (n, C, H, W) uint8, ``pool_idx`` (n,),
@@ -42,7 +42,7 @@ def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Pa
     if len(recorded) == 0:
         raise BadData(f"{indices_csv}: cycle {cycle} selected nothing (the run has cycles 0-{indices.cycle.max() - 1})")
     model = cycle_model(pool, labelled, TrainConfig(**settings["classifier"]), seed=seed, cycle=cycle, device=device)
-    ctx = cycle_context(pool, labelled, model, seed=seed, cycle=cycle, device=device)
+    ctx = cycle_context(pool, labelled, model, seed=seed, cycle=cycle, device=device, batch_size=batch_size)
     selection = strategy.select(ctx, len(recorded))
     if selection.synthetic is None:
         raise BadData(f"strategy {strategy.name!r} makes no synthetic samples to show")
@@ -71,6 +71,5 @@ def load_examples(path: str | Path) -> dict:
     """Read :func:`save_examples` output (no pickles: every array is numeric or fixed-width text)."""
     with np.load(path, allow_pickle=False) as data:
         row = {key: data[key] for key in data.files}
-    for key in ("strategy",):
-        row[key] = str(row[key])
+    row["strategy"], row["replay_matches"] = str(row["strategy"]), bool(row["replay_matches"])
     return row

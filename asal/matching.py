@@ -11,6 +11,7 @@ it answered 2,000 queries in 9 s, slower than brute force in numpy (4 s) and FAI
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -38,6 +39,10 @@ class PCAProjection:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, np.float32) - self.mean_) @ self.components_.T
+
+    def fingerprint(self) -> str:
+        """A digest of the projection itself, so a refitted PCA at the same path is told apart."""
+        return hashlib.sha256(self.mean_.tobytes() + self.components_.tobytes()).hexdigest()[:16]
 
     @classmethod
     def load(cls, path: str | Path) -> "PCAProjection":
@@ -106,7 +111,8 @@ class KDTreeIndex:
     def __len__(self) -> int:
         return len(self.points_)
 
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, x: np.ndarray, k: int, *, allow_missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, pool_idx), both (n, k); exact, so never missing (``allow_missing`` is for the API)."""
         dist, idx = self.tree_.query(_as_queries(x, self.points_.shape[1]), k=k)
         return dist.astype(np.float32), idx.astype(np.int64)
 
@@ -156,11 +162,16 @@ class FaissIndex:
     def __len__(self) -> int:
         return self.index_.ntotal
 
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, x: np.ndarray, k: int, *, allow_missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, pool_idx), both (n, k). An approximate index may find fewer than ``k`` (IVF probes only
+        some lists): that raises, or with ``allow_missing`` comes back as pool_idx -1 at distance inf."""
         dist2, idx = self.index_.search(_as_queries(x, self.index_.d), k)
-        if (idx < 0).any():  # FAISS pads with -1, which numpy would read as the last pool row
+        missing = idx < 0  # FAISS pads with -1, which numpy would read as the last pool row
+        if missing.any() and not allow_missing:
             raise ValueError(f"{self.kind} index found fewer than k = {k} neighbours; raise ivf_nprobe or lower k")
-        return np.sqrt(np.maximum(dist2, 0)).astype(np.float32), idx.astype(np.int64)
+        dist = np.sqrt(np.maximum(dist2, 0)).astype(np.float32)
+        dist[missing] = np.inf
+        return dist, idx.astype(np.int64)
 
     def save(self, path: Path) -> None:
         import faiss
@@ -226,29 +237,31 @@ def match_without_replacement(
     ``queries`` (B, d) with B >= n; stops once ``n`` are matched. All queries are searched at once for their
     ``k`` nearest; a query whose ``k`` are all blocked or taken is searched again on its own with twice the
     ``k`` (up to the index size) before the next query picks. Returns ``pool_idx`` (n,) int64, their
-    distances (n,) float32 and the query rows (n,) they answer. Work is O(B * k) plus the index's search;
-    nothing the size of the index is made.
+    distances (n,) float32 and the query rows (n,) they answer. Work is O(B * k) plus the index's search as
+    long as k stays small against the pool, the normal case: only when nearly every neighbour of a query is
+    labelled does k grow toward the pool size (an approximate index that finds no free neighbour even then
+    raises, naming ivf_nprobe).
     """
     if n > len(queries):
         raise ValueError(f"{n} matches need at least {n} queries, got {len(queries)}")
     size, k = len(index), min(k, len(index))
-    dist, idx = index.search(queries, k)
+    dist, idx = index.search(queries, k, allow_missing=True)
     taken: dict[int, tuple[float, int]] = {}  # pool_idx -> (distance, query row), in matching order
     for row in range(len(queries)):
         if len(taken) == n:
             break
         d_row, i_row, k_row = dist[row], idx[row], k
         while True:
-            free = next((j for j, i in enumerate(i_row.tolist()) if i not in blocked and i not in taken), None)
+            free = next((j for j, i in enumerate(i_row.tolist()) if i >= 0 and i not in blocked and i not in taken),
+                        None)
             if free is not None:
                 taken[int(i_row[free])] = (float(d_row[free]), row)
                 break
             if k_row == size:
-                raise RuntimeError(f"fewer than {n} unblocked samples in an index of {size}")
+                raise RuntimeError(f"fewer than {n} unblocked samples found in an index of {size} "
+                                   "(an approximate index: raise matching.ivf_nprobe)")
             k_row = min(2 * k_row, size)
-            d_row, i_row = (a[0] for a in index.search(queries[row : row + 1], k_row))
-    if len(taken) < n:
-        raise RuntimeError(f"fewer than {n} unblocked samples in an index of {size}")
+            d_row, i_row = (a[0] for a in index.search(queries[row : row + 1], k_row, allow_missing=True))
     values = list(taken.values())
     return (np.fromiter(taken, dtype=np.int64, count=len(taken)), np.array([d for d, _ in values], np.float32),
             np.array([r for _, r in values], np.int64))

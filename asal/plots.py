@@ -133,7 +133,8 @@ def plot_samples(rows: list[dict], out: str | Path, *, title: str = "") -> plt.F
 
     ``rows``: one dict per strategy with ``strategy``, ``synthetic`` (n, C, H, W) float in [0, 1],
     ``matched`` (n, C, H, W) uint8, ``pool_idx`` (n,), ``labels`` (n,) class names, ``entropy`` (n,) of
-    the synthetic and ``matched_entropy`` (n,) of the matched samples.
+    the synthetic and ``matched_entropy`` (n,) of the matched samples; ``replay_matches`` False labels a
+    replay that picked other samples than its run.
     """
     n = max(len(row["pool_idx"]) for row in rows)
     fig, axes = plt.subplots(2 * len(rows), n, figsize=(1.1 * n, 2.6 * len(rows)), squeeze=False,
@@ -156,7 +157,8 @@ def plot_samples(rows: list[dict], out: str | Path, *, title: str = "") -> plt.F
             top.set_title(f"H={row['entropy'][j]:.2f}", fontsize=7)
             bottom.set_title(f"{row['labels'][j]} #{row['pool_idx'][j]}\nH={row['matched_entropy'][j]:.2f}",
                              fontsize=7)
-        axes[2 * r, 0].set_ylabel(f"{row['strategy']}\nsynthetic", fontsize=8)
+        differs = "" if row.get("replay_matches", True) else "\n(replay differs\nfrom the run)"
+        axes[2 * r, 0].set_ylabel(f"{row['strategy']}\nsynthetic{differs}", fontsize=8)
         axes[2 * r + 1, 0].set_ylabel("matched", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -26,7 +26,8 @@ def check_al_schedules():
 
 
 def check_strategies():
-    """An asal-<space> strategy needs its feature space precomputed (asal checks it again)."""
+    """An asal-<space> strategy needs its feature space precomputed, and a latent code per selected sample
+    (asal checks both again)."""
     for name, exp in EXPERIMENTS.items():
         for strategy in exp["strategies"]:
             space = strategy.removeprefix("asal-")
@@ -34,6 +35,8 @@ def check_strategies():
                 raise ValueError(
                     f"config: experiments.{name}.strategies: {strategy!r} needs {space!r} in matching.spaces"
                 )
+        if (exp["asal"]["batch_size"] or exp["al"]["new"]) < exp["al"]["new"]:
+            raise ValueError(f"config: experiments.{name}.asal.batch_size is smaller than al.new")
 
 
 check_al_schedules()

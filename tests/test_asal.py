@@ -10,10 +10,11 @@ import torch
 from asal.config import validate_config
 from asal.data import ImageStore
 from asal.errors import BadConfig
-from asal.matching import make_index, match_without_replacement
-from asal.models.classifiers import LinearClassifier, TrainConfig, train_classifier
+from asal.features import extract_pool_features, load_extractor
+from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, match_without_replacement
+from asal.models.classifiers import LinearClassifier, TrainConfig, to_float, train_classifier
 from asal.strategies import SelectionContext, load_strategy
-from asal.strategies.adversarial import entropy_ascent
+from asal.strategies.adversarial import FixedSpace, entropy_ascent, torch_entropy
 
 from asal_fixtures import CPU, asal_strategy
 
@@ -27,7 +28,7 @@ class PrototypeMixer(torch.nn.Module):
     def __init__(self, pool):
         super().__init__()
         means = [pool.images[pool.labels == c].mean(0) / 255.0 for c in range(pool.n_classes)]
-        self.register_buffer("prototypes", torch.as_tensor(np.stack(means), dtype=torch.float32))
+        self.prototypes = torch.nn.Parameter(torch.as_tensor(np.stack(means), dtype=torch.float32))
 
     def forward(self, z):
         weights = torch.softmax(4 * z[:, : len(self.prototypes)], dim=1)
@@ -47,7 +48,7 @@ def test_entropy_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
     assert ascent.history[-1] > ascent.history[0] + 0.2  # nats; the maximum for 3 classes is 1.10
     assert (ascent.entropy_end > ascent.entropy_start).mean() >= 0.9
     assert all(torch.equal(a, b) for a, b in zip(before, (*model.parameters(), *generator.parameters())))
-    assert all(p.grad is None for p in model.parameters())
+    assert all(p.grad is None for p in (*model.parameters(), *generator.parameters()))
     again = entropy_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
     assert torch.equal(ascent.images, again.images)
 
@@ -98,23 +99,25 @@ class CountingImages:
 
 
 def selection_footprint(name: str, n_pool: int) -> tuple[int, int]:
-    """(peak bytes numpy and Python allocated, pool rows read) for one selection of 10 from a pool of n_pool."""
+    """(peak bytes numpy and Python allocated, pool rows read: images and labels) for one selection of 10 from
+    a pool of n_pool. tracemalloc sees numpy's allocations, not torch's; torch here only runs the fixed-size
+    ascent and the synthetic batch's features."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n_pool, 1, 8, 8), dtype=np.uint8)
     pool = ImageStore("mem.h5", images, rng.integers(0, 3, n_pool), [0, 1, 2], "x")
     strategy = asal_strategy(name, pool, index="kdtree") if name.startswith("asal-") else load_strategy(name)
-    pool.images = CountingImages(images)
+    pool.images, pool.labels = CountingImages(images), CountingImages(pool.labels)
     torch.manual_seed(0)
     model = LinearClassifier((1, 8, 8), 3).eval()
     labelled = np.arange(0, 1000, 20)
     select = lambda: strategy.select(SelectionContext(pool, labelled, model, CPU, np.random.default_rng(0)), 10)  # noqa: E731
     select()  # warm up caches and lazy imports
-    pool.images.rows_read = 0
+    pool.images.rows_read = pool.labels.rows_read = 0
     tracemalloc.start()
     select()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak, pool.images.rows_read
+    return peak, pool.images.rows_read + pool.labels.rows_read
 
 
 @pytest.mark.parametrize("name", ["asal-raw", "asal-disc"])
@@ -141,4 +144,46 @@ def test_config_rejects_asal_without_its_feature_space():
     with pytest.raises(BadConfig, match=r"experiments\.e\.strategies: 'asal-auto' needs 'auto' in matching\.spaces"):
         validate_config(config)
     config["experiments"]["e"]["strategies"] = ["asal-cls", "asal-raw"]
+    config["experiments"]["e"]["asal"] = {"batch_size": 5}
+    with pytest.raises(BadConfig, match=r"experiments\.e\.asal\.batch_size = 5 is smaller than al\.new = 100"):
+        validate_config(config)
+    del config["experiments"]["e"]["asal"]
     assert validate_config(config)["experiments"]["e"]["asal"] == {"steps": 100, "lr": 0.02, "batch_size": None, "k": 10}
+
+
+def test_more_codes_than_samples_match_the_most_uncertain(tiny_stores):
+    pool, _ = tiny_stores
+    model = LinearClassifier(pool.image_shape, pool.n_classes).eval()
+    ctx = lambda: SelectionContext(pool, np.arange(10), model, CPU, np.random.default_rng(3))  # noqa: E731
+    wide = asal_strategy("asal-raw", pool, batch_size=32).select(ctx(), 8)
+    ascent = entropy_ascent(asal_strategy("asal-raw", pool).generator, model, 32, steps=5, lr=0.02,
+                            seed=int(np.random.default_rng(3).integers(2**63)), device=CPU)
+    top8 = np.sort(ascent.entropy_end)[::-1][:8]
+    assert wide.stats["synthetic_entropy"] == pytest.approx(top8.mean(), rel=1e-5)
+    assert wide.synthetic.shape == (8, *pool.image_shape)
+    with torch.no_grad():
+        shown = torch_entropy(model(wide.synthetic)).numpy()
+    np.testing.assert_allclose(np.sort(shown)[::-1], top8, rtol=1e-5)  # the synthetic images behind the picks
+
+
+def test_synthetic_features_take_the_pool_code_path(tiny_stores, tmp_path):
+    """A pool image fed back as a 'synthetic' sample lands on its own row of the stored pool features, at
+    distance 0: extraction, PCA and index files are the ones the workflow writes."""
+    pool, _ = tiny_stores
+    extract_pool_features(load_extractor("raw", None, CPU), pool.path, tmp_path / "raw.h5")
+    fit_pca(tmp_path / "raw.h5", tmp_path / "pca.h5", dims=5)
+    build_index("flat", tmp_path / "pca.h5", tmp_path / "flat.index")
+    space = FixedSpace(load_extractor("raw", None, CPU), PCAProjection.load(tmp_path / "pca.h5"),
+                       load_index(tmp_path / "flat.index"))
+    rows = np.array([0, 17, 200])
+    dist, idx = space.index.search(space.embed(to_float(pool.images[rows], CPU)), 1)
+    assert idx[:, 0].tolist() == rows.tolist() and np.allclose(dist, 0, atol=1e-3)
+
+
+def test_matching_on_an_approximate_index_widens_past_unprobed_lists():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(2000, 8)).astype(np.float32)
+    index = make_index("ivf", ivf_nlist=50, ivf_nprobe=1).build(points)
+    blocked = set(range(2000)) - set(range(0, 2000, 7))  # every seventh sample is free
+    idx, dist, _ = match_without_replacement(index, points[:5], 5, blocked, k=4)
+    assert len(set(idx.tolist())) == 5 and all(i % 7 == 0 for i in idx) and np.isfinite(dist).all()

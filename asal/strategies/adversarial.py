@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import BadConfig
+from ..errors import BadConfig, BadData
 from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
 from ..models.classifiers import to_float
@@ -69,19 +69,21 @@ def entropy_ascent(
     opt = torch.optim.Adam([z], lr=lr)
     generator.eval()
     model.eval()
-    history = []
+    history = []  # per-step mean entropy, kept on the device: no host sync inside the loop
     for _ in range(steps):
         h = torch_entropy(model(generator(z)))
         if not history:
-            start = h.detach().cpu().numpy()
-        history.append(float(h.detach().mean()))
+            start = h.detach()
+        history.append(h.detach().mean())
         (z.grad,) = torch.autograd.grad(-h.sum(), [z])
         opt.step()
     with torch.no_grad():
         images = generator(z)
-        end = torch_entropy(model(images)).cpu().numpy()
-    history.append(float(end.mean()))
-    return Ascent(images.cpu(), z.detach().cpu(), start if steps else end, end, np.array(history))
+        end = torch_entropy(model(images))
+    history.append(end.mean())
+    start = start if steps else end
+    return Ascent(images.cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(),
+                  torch.stack(history).cpu().numpy())
 
 
 class FixedSpace:
@@ -94,6 +96,9 @@ class FixedSpace:
         return self.pca.transform(self.extractor(images).cpu().numpy())  # (B, pca_dims)
 
     def for_cycle(self, ctx: SelectionContext) -> tuple[Embed, object]:
+        if len(self.index) != len(ctx.pool):
+            raise BadData(f"the {self.extractor.space} index holds {len(self.index)} samples but the pool "
+                          f"{ctx.pool.path} has {len(ctx.pool)}: it was built for another pool")
         return self.embed, self.index
 
 
@@ -177,6 +182,8 @@ def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | Non
         matcher = ClassifierSpace()
     else:
         extractor = load_extractor(space, features_model, device)
-        matcher = FixedSpace(extractor, PCAProjection.load(pca), load_index(index))
-        provenance.update(features=extractor.provenance, pca=str(pca), index=str(index))
+        projection, nn_index = PCAProjection.load(pca), load_index(index)
+        matcher = FixedSpace(extractor, projection, nn_index)
+        provenance.update(features=extractor.provenance, pca=str(pca), pca_fingerprint=projection.fingerprint(),
+                          index=str(index), index_kind=nn_index.kind, index_size=len(nn_index))
     return AdversarialSampling(name, generator, matcher, AsalConfig(**settings.get("asal", {})), provenance)
