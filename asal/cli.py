@@ -32,12 +32,14 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
 
 
-def _add_asal_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("ASAL's files (asal-* strategies only)")
+def _add_strategy_file_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the files of generative strategies (asal-*, gaal, adba)")
     group.add_argument("--gan", help="gan.pt: the generator searched for uncertain samples")
-    group.add_argument("--features-model", help="autoencoder.pt for asal-auto, gan.pt for asal-disc")
-    group.add_argument("--pca", help="the fit-pca output of the strategy's feature space")
-    group.add_argument("--index", help="the build-index output on that PCA")
+    group.add_argument("--features-model", help="autoencoder.pt for asal-auto*, gan.pt for asal-disc*")
+    group.add_argument("--pca", help="asal-raw/auto/disc*: the fit-pca output of the strategy's feature space")
+    group.add_argument("--index", help="asal-raw/auto/disc*: the build-index output on that PCA")
+    group.add_argument("--oracle", help="gaal, adba: oracle.pt, the annotator of the synthetic images")
+    group.add_argument("--oracle-metrics", help="gaal: the oracle's metrics JSON (its test accuracy is recorded)")
 
 
 def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str | None = None) -> dict:
@@ -81,10 +83,11 @@ def _strategy(args: argparse.Namespace):
     """(settings, device, strategy) of a run: the classifier, al and asal slices and the strategy's files."""
     from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al", "asal"))
+    settings = _slice(args, ("classifier", "al", "asal", "bald"))
     device = _device(args)
     strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
-                             features_model=args.features_model, pca=args.pca, index=args.index)
+                             features_model=args.features_model, pca=args.pca, index=args.index,
+                             oracle=args.oracle, oracle_metrics=args.oracle_metrics)
     return settings, device, strategy
 
 
@@ -104,11 +107,53 @@ def cmd_run_al(args):
     from .data import read_split
     from .loop import run_active_learning
 
+    if args.strategy == "adba":
+        return run_adba_command(args)
+    if args.codes or args.lines:
+        raise BadConfig("--codes and --lines are for --strategy adba")
     settings, device, strategy = _strategy(args)
     run_active_learning(
         read_split(args.pool), read_split(args.test), strategy=strategy, seed=args.seed, settings=settings,
         out_csv=args.out, out_indices=args.indices, device=device, score_batch_size=args.score_batch_size,
+        out_synthetic=args.synthetic,
     )
+
+
+def run_adba_command(args):
+    """ADBA has a loop of its own (its classifier lives in the GAN's latent space): gather its files, run it."""
+    from .adba import run_adba
+    from .data import read_split
+    from .latent import check_codes, read_codes
+    from .quality import load_oracle
+    from .wgan import load_gan
+
+    missing = [flag for flag, value in (("--gan", args.gan), ("--oracle", args.oracle), ("--codes", args.codes),
+                                        ("--lines", args.lines)) if value is None]
+    if missing:
+        raise BadConfig(f"strategy 'adba' needs {', '.join(missing)}")
+    settings = _slice(args, ("al", "adba"))
+    device = _device(args)
+    generator, _, saved = load_gan(args.gan, device)
+    pool, test = read_split(args.pool), read_split(args.test)
+    codes = read_codes(args.codes)
+    check_codes(codes, pool=pool, test=test, gan_saved=saved)
+    run_adba(pool, test, codes, generator, load_oracle(args.oracle, device), seed=args.seed, settings=settings,
+             out_csv=args.out, out_indices=args.indices, out_lines=args.lines, device=device)
+
+
+def cmd_invert_gan(args):
+    from .latent import encode_splits
+
+    cfg = _slice(args, ("latent",))
+    encode_splits(args.gan, args.pool, args.test, args.out, device=_device(args), **cfg)
+
+
+def cmd_strategies(args):
+    from .strategies import REGISTRY
+
+    for name, loader in REGISTRY.items():
+        doc = (getattr(loader, "__self__", None) or loader).__doc__ or ""
+        print(f"{name:28s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
 
 
 def cmd_replay_selection(args):
@@ -232,14 +277,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--pool", required=True, help="the pool store written by prepare-data")
     p.add_argument("--test", required=True, help="the test store written by prepare-data")
-    p.add_argument("--strategy", required=True, help="random, max-entropy, asal-raw, asal-auto, asal-disc, asal-cls")
+    p.add_argument("--strategy", required=True, help="a registered strategy (`asal strategies` lists them)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="output: one row per cycle (CSV)")
     p.add_argument("--indices", required=True, help="output: the labelled pool indices (CSV)")
-    _add_asal_args(p)
+    p.add_argument("--synthetic", help="output (gaal): the annotated synthetic images and labels (.npz)")
+    p.add_argument("--lines", help="output (adba): the annotated lines: codes, images, oracle and step labels (.npz)")
+    p.add_argument("--codes", help="adba: the invert-gan output (latent codes of the pool and test images)")
+    _add_strategy_file_args(p)
     p.add_argument("--score-batch-size", type=int, default=1024, help="images per forward pass when scoring")
     _add_device_args(p)
     p.set_defaults(func=cmd_run_al)
+
+    p = sub.add_parser("strategies", help="list the registered strategies")
+    p.set_defaults(func=cmd_strategies)
 
     p = sub.add_parser("replay-selection", help="replay one cycle of a run and keep its synthetic samples")
     _add_config_args(p)
@@ -251,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-show", type=int, default=10, help="selections kept")
     p.add_argument("--score-batch-size", type=int, default=1024, help="as the run's run-al --score-batch-size")
     p.add_argument("--out", required=True, help="output: the examples (.npz)")
-    _add_asal_args(p)
+    _add_strategy_file_args(p)
     _add_device_args(p)
     p.set_defaults(func=cmd_replay_selection)
 
@@ -264,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=100, help="iterations between resumable checkpoints")
     _add_device_args(p)
     p.set_defaults(func=cmd_train_gan)
+
+    p = sub.add_parser("invert-gan", help="latent codes of every pool and test image (for adba)")
+    _add_config_args(p)
+    p.add_argument("--gan", required=True)
+    p.add_argument("--pool", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--out", required=True, help="output: latent codes and reconstruction errors (HDF5)")
+    _add_device_args(p)
+    p.set_defaults(func=cmd_invert_gan)
 
     p = sub.add_parser("train-oracle", help="train the oracle classifier on every pool label")
     _add_config_args(p)

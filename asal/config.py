@@ -97,13 +97,29 @@ def check_asal(asal: dict, al: dict, where: str) -> None:
                         "ASAL needs a synthetic sample per selected sample (null means al.new)")
 
 
+def asal_space(strategy: str) -> str | None:
+    """The matching space of an ``asal-<space>[-<score>]`` strategy (``raw``, ``auto``, ``disc``, ``cls``), else None."""
+    return strategy.removeprefix("asal-").split("-")[0] if strategy.startswith("asal-") else None
+
+
 def check_strategies(exp: dict, where: str) -> None:
-    """An ``asal-<space>`` strategy needs its feature space among ``matching.spaces`` (asal-cls needs none)."""
+    """What the schema cannot say about the strategies: an ``asal-<space>`` strategy needs its feature space
+    among ``matching.spaces`` (asal-cls needs none), ``bald`` a dropout layer to sample, ``adba`` two classes."""
     for name in exp["strategies"]:
-        space = name.removeprefix("asal-")
-        if name.startswith("asal-") and space != "cls" and space not in exp["matching"]["spaces"]:
+        space = asal_space(name)
+        if space not in (None, "cls") and space not in exp["matching"]["spaces"]:
             raise BadConfig(f"{where}.strategies: {name!r} needs {space!r} in matching.spaces "
                             f"(now {exp['matching']['spaces']})")
+    if "bald" in exp["strategies"] and exp["classifier"]["dropout"] == 0:
+        raise BadConfig(f"{where}.strategies: 'bald' samples the classifier's dropout, but classifier.dropout = 0: "
+                        "set it above 0 (e.g. 0.25) or drop 'bald'")
+    if exp["classifier"]["dropout"] > 0 and exp["classifier"]["optimizer"] == "lbfgs":
+        raise BadConfig(f"{where}.classifier.dropout = {exp['classifier']['dropout']}: lbfgs needs a deterministic "
+                        "loss, and dropout makes it random; use adam or sgd, or dropout 0")
+    classes = exp["data"]["classes"]
+    if "adba" in exp["strategies"] and classes is not None and len(classes) != 2:
+        raise BadConfig(f"{where}.strategies: 'adba' is for binary experiments, but data.classes has "
+                        f"{len(classes)} classes")
 
 
 def experiment(config: dict, name: str) -> dict:

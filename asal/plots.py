@@ -1,6 +1,7 @@
 """Figures from the aggregated CSVs. Each function takes data and an output path and returns the figure.
 
-Every figure gives each strategy the same colour (the order of :data:`asal.strategies.STRATEGIES`).
+Within an experiment every figure gives each strategy the same colour (assigned in the order of
+:data:`asal.strategies.STRATEGIES` over the strategies that select; the fully supervised bound is black).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from .strategies import STRATEGIES  # noqa: E402
 
 
 def _colours(names) -> dict:
-    palette = sns.color_palette("colorblind", len(STRATEGIES))
-    known = dict(zip(STRATEGIES, palette))
-    extra = iter(sns.color_palette("dark", len(names)))
-    return {name: known.get(name) or next(extra) for name in names}
+    selecting = [name for name in _ordered(names) if name != "full"]
+    palette = sns.color_palette("colorblind" if len(selecting) <= 10 else "tab20", len(selecting))
+    return {**dict(zip(selecting, palette)), "full": (0.0, 0.0, 0.0)}
 
 
 def _ordered(names) -> list[str]:
@@ -39,7 +39,8 @@ def _save(fig: plt.Figure, out: str | Path) -> plt.Figure:
 
 
 def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
-    """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4."""
+    """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4;
+    the fully supervised bound (``full``, trained on the whole pool) as a horizontal line and band."""
     strategies = _ordered(summary["strategy"].unique())
     colours = _colours(strategies)
     with sns.axes_style("whitegrid"):
@@ -47,6 +48,12 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
         for name in strategies:
             part = summary[summary["strategy"] == name].sort_values("n_labelled")
             seeds = int(part["n_seeds"].max())
+            if name == "full":
+                ax.axhline(100 * part["accuracy_mean"].iloc[0], color=colours[name], lw=1.2, ls="--",
+                           label=f"full: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
+                ax.axhspan(100 * part["accuracy_min"].iloc[0], 100 * part["accuracy_max"].iloc[0],
+                           color=colours[name], alpha=0.08, lw=0)
+                continue
             ax.plot(part["n_labelled"], 100 * part["accuracy_mean"], color=colours[name], lw=1.8,
                     label=f"{name} ({seeds} seed{'s' * (seeds != 1)})")
             ax.fill_between(part["n_labelled"], 100 * part["accuracy_min"], 100 * part["accuracy_max"],

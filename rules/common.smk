@@ -15,6 +15,15 @@ wildcard_constraints:
     index="kdtree|flat|ivf|hnsw",
 
 
+def is_asal(strategy):
+    return strategy.startswith("asal-")
+
+
+def asal_space(strategy):
+    """raw, auto, disc or cls for asal-<space>[-<score>], else None (as asal.config.asal_space)."""
+    return strategy.removeprefix("asal-").split("-")[0] if is_asal(strategy) else None
+
+
 def check_al_schedules():
     """What the JSON schema cannot say: the budget is at least the initial set (asal checks it again)."""
     for name, exp in EXPERIMENTS.items():
@@ -27,11 +36,11 @@ def check_al_schedules():
 
 def check_strategies():
     """An asal-<space> strategy needs its feature space precomputed, and a latent code per selected sample
-    (asal checks both again)."""
+    (asal checks both again, and what else a strategy needs)."""
     for name, exp in EXPERIMENTS.items():
         for strategy in exp["strategies"]:
-            space = strategy.removeprefix("asal-")
-            if strategy != space and space != "cls" and space not in exp["matching"]["spaces"]:
+            space = asal_space(strategy)
+            if space not in (None, "cls") and space not in exp["matching"]["spaces"]:
                 raise ValueError(
                     f"config: experiments.{name}.strategies: {strategy!r} needs {space!r} in matching.spaces"
                 )
@@ -66,21 +75,49 @@ def get_al_params(wildcards):
     """What a run depends on besides its files, strategy and seed: the classifier and AL slices, and for
     ASAL the asal slice (so changing ASAL's settings reruns only ASAL's runs)."""
     exp = get_experiment(wildcards)
-    sections = ("classifier", "al", "asal") if is_asal(wildcards.strategy) else ("classifier", "al")
-    return as_json({section: exp[section] for section in sections})
+    return as_json({section: exp[section] for section in AL_SECTIONS.get(wildcards.strategy, ("classifier", "al"))})
 
 
-def is_asal(strategy):
-    return strategy.startswith("asal-")
+# The config sections a strategy's runs depend on, where they are not the classifier and al sections.
+AL_SECTIONS = {
+    "bald": ("classifier", "al", "bald"),
+    "adba": ("al", "adba"),
+    **{name: ("classifier", "al", "asal") for name in STRATEGIES if name.startswith("asal-") or name == "gaal"},
+}
+
+
+def uses_ascent(strategy):
+    """ASAL and GAAL search the GAN's latent space with the `asal` settings."""
+    return is_asal(strategy) or strategy == "gaal"
+
+
+def get_adba_inputs(wildcards):
+    """ADBA's files: the stores, the GAN that draws the lines, the oracle that annotates them, the codes."""
+    return {
+        "pool": f"data/{wildcards.exp}/pool.h5",
+        "test": f"data/{wildcards.exp}/test.h5",
+        "gan": f"models/{wildcards.exp}/gan.pt",
+        "oracle": f"models/{wildcards.exp}/oracle.pt",
+        "codes": f"features/{wildcards.exp}/latent.h5",
+    }
+
+
+def get_latent_params(wildcards):
+    return as_json(get_experiment(wildcards)["latent"])
 
 
 def get_run_inputs(wildcards):
-    """The pool and test stores, and ASAL's files: the GAN, and for a fixed feature space its model, PCA and
-    index (asal-cls matches in the classifier's own features and needs only the GAN)."""
+    """The pool and test stores, and a generative strategy's files: ASAL's GAN, and for a fixed feature space
+    its model, PCA and index (asal-cls matches in the classifier's own features and needs only the GAN);
+    GAAL's GAN and oracle."""
     inputs = {"pool": f"data/{wildcards.exp}/pool.h5", "test": f"data/{wildcards.exp}/test.h5"}
-    if is_asal(wildcards.strategy):
+    if uses_ascent(wildcards.strategy):
         inputs["gan"] = f"models/{wildcards.exp}/gan.pt"
-        space = wildcards.strategy.removeprefix("asal-")
+    if wildcards.strategy == "gaal":
+        inputs["oracle"] = f"models/{wildcards.exp}/oracle.pt"
+        inputs["oracle_metrics"] = f"models/{wildcards.exp}/oracle_metrics.json"
+    if is_asal(wildcards.strategy):
+        space = asal_space(wildcards.strategy)
         if space != "cls":
             kind = get_experiment(wildcards)["matching"]["index"]
             inputs["pca"] = f"features/{wildcards.exp}/{space}_pca.h5"
@@ -90,7 +127,10 @@ def get_run_inputs(wildcards):
     return inputs
 
 
-STRATEGY_FILES = ("gan", "features_model", "pca", "index")
+STRATEGY_FILES = ("gan", "features_model", "pca", "index", "oracle", "oracle_metrics", "codes")
+# Strategies with rules of their own (extra outputs or their own loop); run_al takes the others.
+OWN_RULE = ("gaal", "adba")
+LOOP_STRATEGIES = [name for name in STRATEGIES if name not in OWN_RULE] or ["none"]
 
 
 def get_strategy_files_args(wildcards, input):
@@ -152,12 +192,14 @@ def get_index_params(wildcards):
 
 
 def get_preprocessing_targets(exp):
-    """Everything ASAL needs before active learning starts, and the quality figures of its models."""
+    """Everything ASAL (and ADBA) need before active learning starts, and the quality figures of its models."""
     matching = EXPERIMENTS[exp]["matching"]
+    latent = [f"features/{exp}/latent.h5"] if "adba" in EXPERIMENTS[exp]["strategies"] else []
     return [
         f"models/{exp}/gan_metrics.json",
         f"models/{exp}/autoencoder_metrics.json",
         *(f"features/{exp}/{space}_{matching['index']}.index" for space in matching["spaces"]),
+        *latent,
     ]
 
 

@@ -93,3 +93,28 @@ rule train_autoencoder:
         "asal train-autoencoder --params {params.autoencoder:q} --pool {input.pool} --test {input.test}"
         " --out {output.model} --reconstructions {output.reconstructions} --metrics {output.metrics}"
         " --threads {threads} 2> {log}"
+
+
+# ADBA's latent representation: every pool and test image inverted through the generator (linear in the pool).
+rule invert_gan:
+    input:
+        gan="models/{exp}/gan.pt",
+        pool="data/{exp}/pool.h5",
+        test="data/{exp}/test.h5",
+    output:
+        "features/{exp}/latent.h5",
+    log:
+        "logs/invert_gan/{exp}.log",
+    benchmark:
+        "benchmarks/invert_gan/{exp}.tsv"
+    params:
+        latent=get_latent_params,
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal invert-gan --params {params.latent:q} --gan {input.gan} --pool {input.pool} --test {input.test}"
+        " --out {output} --threads {threads} 2> {log}"

@@ -9,7 +9,7 @@ from asal.matching import PCAProjection, make_index
 from asal.models.autoencoder import ConvAutoencoder
 from asal.models.gan import ARCHS, Critic, Generator
 from asal.models.classifiers import to_float
-from asal.strategies.adversarial import AdversarialSampling, AsalConfig, ClassifierSpace, FixedSpace, SPACE_OF
+from asal.strategies.adversarial import ASAL_STRATEGIES, AdversarialSampling, AsalConfig, ClassifierSpace, FixedSpace
 
 CPU = torch.device("cpu")
 
@@ -35,6 +35,6 @@ def fixed_space(space: str, pool, *, index: str = "flat", dims: int = 5) -> Fixe
 def asal_strategy(name: str, pool, *, steps: int = 5, index: str = "flat", space=None, **cfg) -> AdversarialSampling:
     torch.manual_seed(0)
     generator = Generator(pool.image_shape, 8, ARCHS["small"])
-    kind = SPACE_OF[name]
+    kind, score = ASAL_STRATEGIES[name]
     matcher = space or (ClassifierSpace() if kind == "cls" else fixed_space(kind, pool, index=index))
-    return AdversarialSampling(name, generator, matcher, AsalConfig(steps=steps, **cfg), {"test": True})
+    return AdversarialSampling(name, generator, matcher, AsalConfig(steps=steps, **cfg), {"test": True}, score)

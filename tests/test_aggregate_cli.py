@@ -86,6 +86,36 @@ def test_plot_writes_a_pdf(tmp_path):
     assert {t.get_text().split(" ")[0] for t in fig.axes[0].get_legend().get_texts()} == {"random", "max-entropy"}
 
 
+def test_full_is_a_horizontal_line(tmp_path):
+    paths = fake_runs(tmp_path)
+    full = pd.DataFrame({"strategy": "full", "seed": [0, 1], "cycle": 0, "n_labelled": 300, "test_accuracy": [0.97, 0.99],
+                         "n_selected": 0, "train_seconds": 5.0}).reindex(columns=ROW_COLUMNS)
+    full.to_csv(tmp_path / "full.csv", index=False)
+    summary = summarize(read_runs([*paths, tmp_path / "full.csv"]))
+    ax = plot_accuracy(summary, tmp_path / "acc.pdf").axes[0]
+    line = next(l for l in ax.get_lines() if l.get_label().startswith("full"))
+    assert list(line.get_ydata()) == [pytest.approx(98.0)] * 2 and "all 300 labels (2 seeds)" in line.get_label()
+    assert ax.get_xlim()[1] < 100  # the bound does not stretch the axis to the pool size
+
+
+def test_cli_lists_the_strategies(capsys):
+    from asal.strategies import STRATEGIES
+
+    assert main(["strategies"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(STRATEGIES)
+
+
+def test_a_file_a_strategy_does_not_read_is_an_error():
+    from asal.errors import BadConfig
+    from asal.strategies import load_strategy
+
+    with pytest.raises(BadConfig, match="'random' does not read --oracle"):
+        load_strategy("random", oracle="models/x/oracle.pt")
+    with pytest.raises(BadConfig, match="'gaal' needs --gan, --oracle, --oracle-metrics"):
+        load_strategy("gaal")
+
+
 def test_cli_summarize_and_plot(tmp_path):
     runs = [str(p) for p in fake_runs(tmp_path)]
     outputs = ["--out", str(tmp_path / "s.csv"), "--strategies-out", str(tmp_path / "t.csv")]

@@ -14,7 +14,7 @@ from asal.features import extract_pool_features, load_extractor
 from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, match_without_replacement
 from asal.models.classifiers import LinearClassifier, TrainConfig, to_float, train_classifier
 from asal.strategies import SelectionContext, load_strategy
-from asal.strategies.adversarial import FixedSpace, entropy_ascent, torch_entropy
+from asal.strategies.adversarial import FixedSpace, uncertainty_ascent, torch_entropy
 
 from asal_fixtures import CPU, asal_strategy
 
@@ -35,21 +35,21 @@ class PrototypeMixer(torch.nn.Module):
         return torch.einsum("bk,kchw->bchw", weights, self.prototypes)
 
 
-def test_entropy_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
+def test_uncertainty_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
     pool, _ = tiny_stores
     model = train_classifier(TrainConfig(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
                              pool.images, pool.labels, pool.n_classes, seed=0, device=CPU)
     model.zero_grad(set_to_none=True)  # training left gradients; the ascent must add none
     generator = PrototypeMixer(pool)
     before = [p.clone() for p in (*model.parameters(), *generator.parameters())]
-    ascent = entropy_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
+    ascent = uncertainty_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
     assert ascent.images.shape == (16, *pool.image_shape) and ascent.z.shape == (16, 8)
     assert len(ascent.history) == 41 and ascent.history[0] == pytest.approx(ascent.entropy_start.mean(), rel=1e-5)
     assert ascent.history[-1] > ascent.history[0] + 0.2  # nats; the maximum for 3 classes is 1.10
     assert (ascent.entropy_end > ascent.entropy_start).mean() >= 0.9
     assert all(torch.equal(a, b) for a, b in zip(before, (*model.parameters(), *generator.parameters())))
     assert all(p.grad is None for p in (*model.parameters(), *generator.parameters()))
-    again = entropy_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
+    again = uncertainty_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
     assert torch.equal(ascent.images, again.images)
 
 
@@ -156,7 +156,7 @@ def test_more_codes_than_samples_match_the_most_uncertain(tiny_stores):
     model = LinearClassifier(pool.image_shape, pool.n_classes).eval()
     ctx = lambda: SelectionContext(pool, np.arange(10), model, CPU, np.random.default_rng(3))  # noqa: E731
     wide = asal_strategy("asal-raw", pool, batch_size=32).select(ctx(), 8)
-    ascent = entropy_ascent(asal_strategy("asal-raw", pool).generator, model, 32, steps=5, lr=0.02,
+    ascent = uncertainty_ascent(asal_strategy("asal-raw", pool).generator, model, 32, steps=5, lr=0.02,
                             seed=int(np.random.default_rng(3).integers(2**63)), device=CPU)
     top8 = np.sort(ascent.entropy_end)[::-1][:8]
     assert wide.stats["synthetic_entropy"] == pytest.approx(top8.mean(), rel=1e-5)

@@ -43,8 +43,9 @@ def test_config_readme_documents_every_key():
 
 
 def test_strategy_enum_matches_registry():
+    """The schema's list of names is the registry's, plus ADBA (its own loop, outside the registry)."""
     enum = load_schema()["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"]
-    assert sorted(enum) == sorted(STRATEGIES)
+    assert sorted(enum) == sorted([*STRATEGIES, "adba"])
 
 
 def test_defaults_are_filled_and_unknown_keys_rejected():
@@ -64,6 +65,11 @@ def test_defaults_are_filled_and_unknown_keys_rejected():
         ({"data": {}, "al": {"initial": 50, "budget": 10}}, "budget = 10 is smaller than al.initial = 50"),
         ({"data": {}, "strategies": ["asal-magic"]}, "experiments.x.strategies.0"),
         ({"data": {"classes": [3]}}, "experiments.x.data.classes"),
+        ({"data": {}, "strategies": ["bald"]}, "'bald' samples the classifier's dropout, but classifier.dropout = 0"),
+        ({"data": {}, "classifier": {"optimizer": "lbfgs", "dropout": 0.2}}, "lbfgs needs a deterministic loss"),
+        ({"data": {"classes": [1, 2, 3]}, "strategies": ["adba"]}, "'adba' is for binary experiments"),
+        ({"data": {}, "strategies": ["asal-raw-margin"], "matching": {"spaces": ["auto"]}},
+         "'asal-raw-margin' needs 'raw' in matching.spaces"),
     ],
 )
 def test_bad_values_name_the_key(exp, match):
@@ -88,6 +94,19 @@ def test_shipped_config_validates(tmp_path):
     mnist2 = config["experiments"]["mnist2"]
     assert mnist2["data"]["classes"] == [5, 7] and mnist2["classifier"]["model"] == "linear"
     assert config["experiments"]["mnist10"]["data"]["pool_size"] == 50000
+
+
+def test_all_strategies_overlay_validates_and_runs_every_applicable_strategy():
+    """config/all-strategies.yaml merged into the default as Snakemake merges --configfile overlays."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(config, load_configfile(str(REPO / "config" / "all-strategies.yaml")))
+    exps = validate_config(config)["experiments"]
+    assert set(exps["mnist2"]["strategies"]) == set(STRATEGIES) - {"bald"} | {"adba"}
+    assert set(exps["mnist10"]["strategies"]) == set(STRATEGIES)
+    assert exps["mnist2"]["gan"] == load_config(REPO / "config" / "config.yaml")["experiments"]["mnist2"]["gan"]
 
 
 def test_missing_and_broken_config_files(tmp_path):

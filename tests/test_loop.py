@@ -15,7 +15,11 @@ import torch
 import asal.loop as loop
 from asal.config import validate_slice
 from asal.loop import ROW_COLUMNS, checkpoint_path, run_active_learning
+from asal.errors import BadConfig
+from asal.models.gan import ARCHS, Generator
 from asal.strategies import DIAGNOSTICS, load_strategy
+from asal.strategies.adversarial import DIAGNOSTICS as ASAL_DIAGNOSTICS, AsalConfig
+from asal.strategies.gaal import GenerativeAnnotation
 from asal_fixtures import asal_strategy
 
 CPU = torch.device("cpu")
@@ -26,13 +30,84 @@ SETTINGS = {
 TIMES = ["select_seconds", "train_seconds"]
 
 
-def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run"):
+def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run", synthetic=None):
     pool, test = tiny_stores
     rows = run_active_learning(
-        pool, test, strategy=load_strategy(strategy) if isinstance(strategy, str) else strategy, seed=seed, settings=settings, out_csv=tmp_path / f"{name}.csv",
-        out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
+        pool, test, strategy=load_strategy(strategy) if isinstance(strategy, str) else strategy, seed=seed,
+        settings=settings, out_csv=tmp_path / f"{name}.csv", out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
+        out_synthetic=synthetic,
     )
     return rows, pd.read_csv(tmp_path / f"{name}_idx.csv")
+
+
+def gaal(pool):
+    """GAAL with a small untrained generator; the oracle labels an image by its mean brightness (3 bands)."""
+
+    class BrightnessOracle(torch.nn.Module):
+        def forward(self, x):
+            mean = x.mean((1, 2, 3))
+            return torch.stack([-(mean - c).abs() * 50 for c in (0.25, 0.5, 0.75)], 1)
+
+    torch.manual_seed(0)
+    return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), BrightnessOracle(),
+                                AsalConfig(steps=3), {"oracle_test_accuracy": 0.5})
+
+
+def test_gaal_trains_on_its_annotated_synthetic_images(tiny_stores, tmp_path, monkeypatch):
+    pool, _ = tiny_stores
+    seen = []
+    real_train = loop.train_classifier
+    monkeypatch.setattr(loop, "train_classifier", lambda cfg, x, y, *a, **k: seen.append(len(y)) or real_train(cfg, x, y, *a, **k))
+    rows, indices = run(tiny_stores, tmp_path, strategy=gaal(pool), synthetic=tmp_path / "synthetic.npz")
+    assert rows["n_labelled"].tolist() == [12, 20, 28, 36, 44, 52, 60] == seen  # annotations, real and synthetic
+    assert len(indices) == 12 and (indices.cycle == 0).all()  # no pool sample was labelled after the start
+    assert rows["oracle_confidence"].iloc[:-1].between(1 / 3, 1).all()
+    with np.load(tmp_path / "synthetic.npz", allow_pickle=False) as saved:
+        assert saved["images"].shape == (48, *pool.image_shape) and saved["images"].dtype == np.uint8
+        assert saved["cycle"].tolist() == [c for c in range(1, 7) for _ in range(8)]
+        expected = np.abs(saved["images"].mean((1, 2, 3)) / 255.0 - np.array([[0.25], [0.5], [0.75]])).argmin(0)
+        np.testing.assert_array_equal(saved["labels"], expected)  # the oracle's labels, as stored
+        assert json.loads(str(saved["identity"]))["strategy_files"]["oracle_test_accuracy"] == 0.5
+
+
+def test_gaal_resumes_with_its_synthetic_images(tiny_stores, tmp_path, monkeypatch):
+    pool, _ = tiny_stores
+    reference, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="ref", synthetic=tmp_path / "ref.npz")
+    real_train, calls = loop.train_classifier, []
+
+    def dying_train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_classifier", dying_train)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_stores, tmp_path, strategy=gaal(pool), name="cut", synthetic=tmp_path / "cut.npz")
+    monkeypatch.setattr(loop, "train_classifier", real_train)
+    rows, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="cut", synthetic=tmp_path / "cut.npz")
+    pd.testing.assert_frame_equal(rows.drop(columns=TIMES + ["generate_seconds"]),
+                                  reference.drop(columns=TIMES + ["generate_seconds"]))
+    with np.load(tmp_path / "ref.npz") as a, np.load(tmp_path / "cut.npz") as b:
+        np.testing.assert_array_equal(a["images"], b["images"])
+        np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+def test_gaal_needs_a_synthetic_file(tiny_stores, tmp_path):
+    with pytest.raises(BadConfig, match="--synthetic"):
+        run(tiny_stores, tmp_path, strategy=gaal(tiny_stores[0]))
+
+
+def test_full_trains_once_on_the_whole_pool_for_full_steps(tiny_stores, tmp_path, monkeypatch):
+    pool, _ = tiny_stores
+    seen = []
+    real_train = loop.train_classifier
+    monkeypatch.setattr(loop, "train_classifier", lambda cfg, x, y, *a, **k: seen.append((cfg.steps, len(y))) or real_train(cfg, x, y, *a, **k))
+    settings = dict(SETTINGS, classifier={**SETTINGS["classifier"], "full_steps": 40})
+    rows, indices = run(tiny_stores, tmp_path, strategy="full", settings=settings)
+    assert seen == [(40, len(pool))]
+    assert rows["n_labelled"].tolist() == [len(pool)] and rows["n_selected"].tolist() == [0]
+    assert sorted(indices.pool_idx) == list(range(len(pool)))
 
 
 def test_rows_and_indices(tiny_stores, tmp_path):
@@ -54,7 +129,7 @@ def test_rows_and_indices(tiny_stores, tmp_path):
 def test_asal_run_reports_its_diagnostics(tiny_stores, tmp_path):
     rows, indices = run(tiny_stores, tmp_path, strategy=asal_strategy("asal-raw", tiny_stores[0]))
     selecting, last = rows.iloc[:-1], rows.iloc[-1]
-    assert selecting[list(DIAGNOSTICS)].notna().all().all() and last[list(DIAGNOSTICS)].isna().all()
+    assert selecting[list(ASAL_DIAGNOSTICS)].notna().all().all() and last[list(ASAL_DIAGNOSTICS)].isna().all()
     parts = selecting.generate_seconds + selecting.features_seconds + selecting.search_seconds
     assert (parts <= selecting.select_seconds).all() and (selecting.match_distance > 0).all()
     assert indices.pool_idx.is_unique and len(indices) == 60

@@ -8,7 +8,10 @@ from torch import nn
 from asal.data import ImageStore
 from asal.errors import BadConfig, PoolExhausted
 from asal.models.classifiers import LinearClassifier
+from asal.models.gan import ARCHS, Generator
 from asal.strategies import STRATEGIES, SelectionContext, load_strategy
+from asal.strategies.adversarial import AsalConfig
+from asal.strategies.gaal import GenerativeAnnotation
 
 from asal_fixtures import CPU, asal_strategy
 
@@ -36,8 +39,15 @@ def context(pool, labelled_idx, model, batch_size=1024, seed=0):
 
 
 def build(name, pool):
-    """Any registered strategy; ASAL with small untrained networks and indexes built on ``pool``."""
-    return asal_strategy(name, pool) if name.startswith("asal-") else load_strategy(name)
+    """Any registered strategy; ASAL and GAAL with small untrained networks (GAAL's oracle a random linear
+    model), ASAL's indexes built on ``pool``."""
+    if name.startswith("asal-"):
+        return asal_strategy(name, pool)
+    if name == "gaal":
+        torch.manual_seed(2)
+        oracle = LinearClassifier(pool.image_shape, pool.n_classes).eval()
+        return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), oracle, AsalConfig(steps=5), {})
+    return load_strategy(name)
 
 
 @pytest.fixture
@@ -48,11 +58,12 @@ def random_table():
 
 @pytest.fixture
 def image_pool():
-    """200 random 8x8 images, 3 classes, and a random linear classifier that gives them distinct scores."""
+    """200 random 8x8 images, 3 classes, and a random linear classifier that gives them distinct scores
+    (with a dropout layer for BALD to sample; in eval mode it changes nothing for the others)."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(200, 1, 8, 8), dtype=np.uint8)
     torch.manual_seed(0)
-    model = LinearClassifier((1, 8, 8), 3).eval()
+    model = LinearClassifier((1, 8, 8), 3, dropout=0.25).eval()
     return ImageStore("mem.h5", images, np.arange(200) % 3, [0, 1, 2], "x"), model
 
 
@@ -61,6 +72,17 @@ def test_contract(name, image_pool):
     pool, model = image_pool
     labelled = np.arange(0, 200, 3)
     strategy = build(name, pool)
+    if strategy.whole_pool:  # the fully supervised bound is trained on everything and never selects
+        with pytest.raises(RuntimeError, match="never asks it to select"):
+            strategy.select(context(pool, labelled, model), 25)
+        return
+    if not strategy.labels_pool:  # GAAL: annotated synthetic images, however few pool samples are unlabelled
+        selection = strategy.select(context(pool, np.arange(199), model), 25)
+        assert len(selection.pool_idx) == 0 and selection.new_images.shape == (25, *pool.image_shape)
+        assert selection.new_images.dtype == np.uint8 and selection.new_labels.dtype == np.int64
+        expected = strategy.oracle(torch.from_numpy(selection.new_images).float() / 255).argmax(1).numpy()
+        np.testing.assert_array_equal(selection.new_labels, expected)  # the labels are the oracle's
+        return
     chosen = strategy.select(context(pool, labelled, model), 25).pool_idx
     assert chosen.dtype == np.int64 and len(chosen) == 25 and len(set(chosen.tolist())) == 25
     assert not set(chosen.tolist()) & set(labelled.tolist())
@@ -75,12 +97,15 @@ def test_contract(name, image_pool):
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_same_rng_same_choice(name, image_pool):
     pool, model = image_pool
+    if build(name, pool).whole_pool:
+        pytest.skip("the fully supervised bound makes no choice")
     a = build(name, pool).select(context(pool, [1, 2], model, seed=5), 10)
     b = build(name, pool).select(context(pool, [1, 2], model, seed=5), 10)
     np.testing.assert_array_equal(a.pool_idx, b.pool_idx)
     untimed = lambda stats: {k: v for k, v in stats.items() if not k.endswith("_seconds")}  # noqa: E731
     assert untimed(a.stats) == untimed(b.stats)
     assert (a.synthetic is None and b.synthetic is None) or torch.equal(a.synthetic, b.synthetic)
+    assert (a.new_labels is None and b.new_labels is None) or np.array_equal(a.new_labels, b.new_labels)
 
 
 def test_max_entropy_picks_the_known_rows():

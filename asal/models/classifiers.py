@@ -1,7 +1,7 @@
 """The classifiers h of the paper, trained from scratch on the labelled set in every AL cycle.
 
-Both expose ``features(x)`` (the penultimate activations, for core-set and ASAL-CLS later) and
-``forward(x)`` (logits). Inputs are float images in [0, 1], shape (B, C, H, W).
+Both expose ``features(x)`` (the penultimate activations, for core-set, BADGE and ASAL-CLS), ``classify(f)``
+(features to logits, through the optional dropout that BALD samples) and ``forward(x)`` (logits). Inputs are float images in [0, 1], shape (B, C, H, W).
 """
 
 from __future__ import annotations
@@ -17,18 +17,28 @@ from torch.nn import functional as F
 from ..errors import BadConfig
 
 
-class LinearClassifier(nn.Module):
-    """h(x) = Wx + b on raw pixels (the paper's binary experiments)."""
+def head_dropout(p: float) -> nn.Module:
+    """Dropout before the output layer (MC dropout for BALD); p = 0 is the identity and draws no randomness."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
 
-    def __init__(self, image_shape: tuple[int, int, int], n_classes: int):
+
+class LinearClassifier(nn.Module):
+    """h(x) = Wx + b on raw pixels (the paper's binary experiments); ``dropout`` acts on the pixels."""
+
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, dropout: float = 0.0):
         super().__init__()
+        self.dropout = head_dropout(dropout)
         self.fc = nn.Linear(math.prod(image_shape), n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)  # (B, C*H*W)
 
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, d) -> logits (B, K), through the dropout."""
+        return self.fc(self.dropout(features))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))  # (B, K)
+        return self.classify(self.features(x))  # (B, K)
 
 
 class SmallCNN(nn.Module):
@@ -38,7 +48,8 @@ class SmallCNN(nn.Module):
     channels: 2,000 images/s, 31 ms).
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, channels=(16, 32), hidden: int = 128):
+    def __init__(self, image_shape: tuple[int, int, int], n_classes: int, dropout: float = 0.0,
+                 channels=(16, 32), hidden: int = 128):
         super().__init__()
         c, h, w = image_shape
         self.conv = nn.Sequential(
@@ -46,13 +57,18 @@ class SmallCNN(nn.Module):
             nn.Conv2d(channels[0], channels[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         )
         self.fc = nn.Linear(channels[1] * (h // 4) * (w // 4), hidden)
+        self.dropout = head_dropout(dropout)
         self.head = nn.Linear(hidden, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.fc(self.conv(x).flatten(1)))  # (B, hidden)
 
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, hidden) -> logits (B, K), through the dropout."""
+        return self.head(self.dropout(features))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, K)
+        return self.classify(self.features(x))  # (B, K)
 
 
 MODELS = {"linear": LinearClassifier, "cnn": SmallCNN}
@@ -68,11 +84,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     steps: int = 500
     batch_size: int = 64
+    dropout: float = 0.0
+    full_steps: int | None = None
 
 
 def build_classifier(cfg: TrainConfig, image_shape, n_classes: int) -> nn.Module:
     try:
-        return MODELS[cfg.model](tuple(image_shape), n_classes)
+        return MODELS[cfg.model](tuple(image_shape), n_classes, dropout=cfg.dropout)
     except KeyError:
         raise BadConfig(f"classifier.model = {cfg.model!r}: choose one of {sorted(MODELS)}") from None
 

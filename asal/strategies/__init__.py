@@ -1,31 +1,60 @@
-"""Selection strategies behind one interface; ``STRATEGIES`` lists the names a config may use.
+"""Selection strategies behind one interface, and the registry that names them.
 
-:func:`load_strategy` builds any of them from the run's settings and the files it needs (none for the pool
-baselines; the GAN, feature model, PCA and index for ASAL), so the AL loop never asks which kind it runs.
+:data:`REGISTRY` maps every strategy name a config may use to a loader ``(settings=, device=, **files)`` that
+builds it from the run's config slice and the files it needs (none for the pool strategies; the GAN,
+feature model, PCA and index for ASAL; the GAN and oracle for GAAL). :func:`load_strategy` calls it, so the AL
+loop never asks which kind it runs. Adding a strategy: one module with a :class:`Strategy` subclass, one entry
+here (and its name in the schema's list); the contract tests in ``tests/test_strategies.py`` cover every
+registered name. ``adba`` is the one method outside the registry: it trains its classifier in the GAN's
+latent space, so it has its own loop (:mod:`asal.adba`).
 """
 
 from __future__ import annotations
 
+import inspect
+from functools import partial
+from typing import Callable
+
 import torch
 
 from ..errors import BadConfig
-from .adversarial import DIAGNOSTICS, SPACE_OF, AdversarialSampling, load_asal
+from .adversarial import ASAL_STRATEGIES, DIAGNOSTICS as ASAL_DIAGNOSTICS, AdversarialSampling, load_asal
+from .badge import BadgeSampling
+from .bald import BaldSampling
 from .base import ScoreStrategy, Selection, SelectionContext, Strategy
-from .baselines import MaxEntropySampling, RandomSampling
+from .baselines import FullySupervised, LeastConfidenceSampling, MarginSampling, MaxEntropySampling, RandomSampling
+from .coreset import CoreSetSampling
+from .gaal import load_gaal
 
-POOL_STRATEGIES = {cls.name: cls for cls in (RandomSampling, MaxEntropySampling)}
-STRATEGIES = (*POOL_STRATEGIES, *SPACE_OF)
+POOL_STRATEGIES = (RandomSampling, MaxEntropySampling, MarginSampling, LeastConfidenceSampling, BaldSampling,
+                   BadgeSampling, CoreSetSampling, FullySupervised)
+
+REGISTRY: dict[str, Callable[..., Strategy]] = {
+    **{cls.name: cls.load for cls in POOL_STRATEGIES},
+    **{name: partial(load_asal, name) for name in ASAL_STRATEGIES},
+    "gaal": load_gaal,
+}
+STRATEGIES = tuple(REGISTRY)
+
+# Per-cycle diagnostics a strategy may report, as columns of the run's CSV (NaN for the others).
+DIAGNOSTICS = (*ASAL_DIAGNOSTICS, "oracle_confidence", "coreset_radius")
 
 
 def load_strategy(name: str, *, settings: dict | None = None, device: torch.device | None = None,
                   **files: str | None) -> Strategy:
-    """The strategy ``name``; ``files`` (gan, features_model, pca, index) are paths for those that need them."""
-    if name in POOL_STRATEGIES:
-        return POOL_STRATEGIES[name]()
-    if name in SPACE_OF:
-        return load_asal(name, settings=settings or {}, device=device or torch.device("cpu"), **files)
-    raise BadConfig(f"strategy {name!r} is not registered (known: {', '.join(STRATEGIES)})")
+    """The strategy ``name``; ``files`` (gan, features_model, pca, index, oracle, oracle_metrics) are paths
+    for those that need them. A file given to a strategy that does not read it is an error, not ignored."""
+    try:
+        loader = REGISTRY[name]
+    except KeyError:
+        raise BadConfig(f"strategy {name!r} is not registered (known: {', '.join(STRATEGIES)})") from None
+    given = {key: value for key, value in files.items() if value is not None}
+    accepted = inspect.signature(loader).parameters
+    unused = sorted(set(given) - set(accepted))
+    if unused:
+        raise BadConfig(f"strategy {name!r} does not read {', '.join('--' + u.replace('_', '-') for u in unused)}")
+    return loader(settings=settings or {}, device=device or torch.device("cpu"), **given)
 
 
-__all__ = ["STRATEGIES", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy", "Selection",
+__all__ = ["STRATEGIES", "REGISTRY", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy", "Selection",
            "SelectionContext", "AdversarialSampling"]

@@ -1,7 +1,8 @@
 """ASAL (paper section 3, Algorithm 1): generate high-entropy images, label their nearest real pool samples.
 
 Per cycle: draw latent codes z ~ N(0, I), maximise the entropy of the current classifier on G(z) with Adam
-(the generator frozen), map the synthetic images into a matching space, and take for each one its nearest
+(the generator frozen; ``asal-<space>-margin`` and ``asal-<space>-least-confidence`` maximise another
+uncertainty score, the paper's future work), map the synthetic images into a matching space, and take for each one its nearest
 pool sample that is neither labelled nor taken. With a fixed feature space (raw pixels, the autoencoder's
 code, the critic's features, each PCA-reduced before AL starts) nothing in a cycle touches an array over the
 pool: the cost is the ascent, the features of the synthetic batch and the index's search. ASAL-CLS matches in
@@ -23,8 +24,8 @@ from torch.nn import functional as F
 from ..errors import BadConfig, BadData
 from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
-from ..models.classifiers import to_float
 from .base import Selection, SelectionContext, Strategy
+from .scores import SCORES, from_logits
 
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
 
@@ -47,42 +48,47 @@ def torch_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Ascent:
-    """The outcome of :func:`entropy_ascent`: ``images`` (B, C, H, W) float in [0, 1] on the CPU, ``z``
-    (B, latent_dim), per-sample entropy before and after (B,), and the batch-mean entropy per step (steps + 1,)."""
+    """The outcome of :func:`uncertainty_ascent`: ``images`` (B, C, H, W) float in [0, 1] on the CPU, ``z``
+    (B, latent_dim), per-sample entropy before and after (B,) (the paper's diagnostic, whatever the score),
+    the maximised score after (B,), and the batch-mean score per step (steps + 1,)."""
 
     images: torch.Tensor
     z: torch.Tensor
     entropy_start: np.ndarray
     entropy_end: np.ndarray
+    score_end: np.ndarray
     history: np.ndarray
 
 
-def entropy_ascent(
+def uncertainty_ascent(
     generator: nn.Module, model: nn.Module, n: int, *, steps: int, lr: float, seed: int, device: torch.device,
+    score: str = "entropy",
 ) -> Ascent:
-    """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed.
+    """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
+    ``score`` another uncertainty score of :data:`asal.strategies.scores.SCORES` takes the entropy's place.
 
     Only z receives gradients (``torch.autograd.grad``), so neither network's weights are touched.
     """
+    objective = SCORES[score]
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=gen).to(device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     generator.eval()
     model.eval()
-    history = []  # per-step mean entropy, kept on the device: no host sync inside the loop
+    history = []  # per-step mean score, kept on the device: no host sync inside the loop
+    with torch.no_grad():
+        start = torch_entropy(model(generator(z)))
     for _ in range(steps):
-        h = torch_entropy(model(generator(z)))
-        if not history:
-            start = h.detach()
-        history.append(h.detach().mean())
-        (z.grad,) = torch.autograd.grad(-h.sum(), [z])
+        u = from_logits(objective, model(generator(z)))
+        history.append(u.detach().mean())
+        (z.grad,) = torch.autograd.grad(-u.sum(), [z])
         opt.step()
     with torch.no_grad():
         images = generator(z)
-        end = torch_entropy(model(images))
-    history.append(end.mean())
-    start = start if steps else end
-    return Ascent(images.cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(),
+        logits = model(images)
+        end, score_end = torch_entropy(logits), from_logits(objective, logits)
+    history.append(score_end.mean())
+    return Ascent(images.cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(), score_end.cpu().numpy(),
                   torch.stack(history).cpu().numpy())
 
 
@@ -116,22 +122,21 @@ class ClassifierSpace:
         def embed(images: torch.Tensor) -> np.ndarray:
             return model.features(images.to(device)).cpu().numpy()
 
-        pool = ctx.pool.images
-        feats = np.concatenate([embed(to_float(pool[i : i + ctx.batch_size], device))
-                                for i in range(0, len(pool), ctx.batch_size)])
+        feats = np.concatenate([f.cpu().numpy() for _, f in ctx.iter_features()])  # (N, d)
         return embed, FaissIndex("flat").build(feats)
 
 
 class AdversarialSampling(Strategy):
-    """ASAL with one matching space; registered as ``asal-raw``, ``asal-auto``, ``asal-disc`` and ``asal-cls``.
+    """ASAL with one matching space and one score; registered as ``asal-<space>[-<score>]`` (:data:`ASAL_STRATEGIES`).
 
     ``choose`` returns, besides the ``pool_idx``, the cycle's diagnostics (the CSV columns of
     :data:`DIAGNOSTICS`) and the synthetic images the matches answer, (n, C, H, W), for figures.
     """
 
     def __init__(self, name: str, generator: nn.Module, space: FixedSpace | ClassifierSpace, cfg: AsalConfig,
-                 provenance: dict):
+                 provenance: dict, score: str = "entropy"):
         self.name, self.generator, self.space, self.cfg, self.provenance = name, generator, space, cfg, provenance
+        self.score = score
         self.generator.requires_grad_(False)
 
     def identity(self) -> dict:
@@ -140,9 +145,9 @@ class AdversarialSampling(Strategy):
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         n_codes = max(n, self.cfg.batch_size or n)
         t0 = time.perf_counter()
-        ascent = entropy_ascent(self.generator, ctx.model, n_codes, steps=self.cfg.steps, lr=self.cfg.lr,
-                                seed=int(ctx.rng.integers(2**63)), device=ctx.device)
-        order = np.argsort(-ascent.entropy_end, kind="stable")  # the most uncertain synthetic samples first
+        ascent = uncertainty_ascent(self.generator, ctx.model, n_codes, steps=self.cfg.steps, lr=self.cfg.lr,
+                                    seed=int(ctx.rng.integers(2**63)), device=ctx.device, score=self.score)
+        order = np.argsort(-ascent.score_end, kind="stable")  # the most uncertain synthetic samples first
         t1 = time.perf_counter()
         embed, index = self.space.for_cycle(ctx)
         queries = embed(ascent.images[order])
@@ -159,17 +164,23 @@ class AdversarialSampling(Strategy):
 
 
 DIAGNOSTICS = ("synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
-               "features_seconds", "search_seconds")
-SPACE_OF = {"asal-raw": "raw", "asal-auto": "auto", "asal-disc": "disc", "asal-cls": "cls"}
+               "features_seconds", "search_seconds")  # ASAL's columns of a run's CSV
+# name -> (matching space, maximised score): asal-raw, asal-auto, asal-disc and asal-cls are the paper's
+# (entropy); asal-<space>-margin and asal-<space>-least-confidence swap the score.
+ASAL_STRATEGIES = {
+    f"asal-{space}{'' if score == 'entropy' else '-' + score}": (space, score)
+    for score in SCORES for space in ("raw", "auto", "disc", "cls")
+}
 
 
 def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | None = None,
               features_model: str | None = None, pca: str | None = None, index: str | None = None) -> AdversarialSampling:
-    """Build ``asal-<space>`` from its files: the GAN, and for a fixed space its feature model, PCA and index."""
+    """Build ``asal-<space>[-<score>]`` from its files: the GAN, and for a fixed space its feature model, PCA
+    and index."""
     from ..config import config_hash
     from ..wgan import load_gan
 
-    space = SPACE_OF[name]
+    space, score = ASAL_STRATEGIES[name]
     needed = {"gan": gan} if space == "cls" else {"gan": gan, "pca": pca, "index": index}
     if MODEL_FOR_SPACE.get(space):
         needed["features_model"] = features_model
@@ -186,4 +197,4 @@ def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | Non
         matcher = FixedSpace(extractor, projection, nn_index)
         provenance.update(features=extractor.provenance, pca=str(pca), pca_fingerprint=projection.fingerprint(),
                           index=str(index), index_kind=nn_index.kind, index_size=len(nn_index))
-    return AdversarialSampling(name, generator, matcher, AsalConfig(**settings.get("asal", {})), provenance)
+    return AdversarialSampling(name, generator, matcher, AsalConfig(**settings.get("asal", {})), provenance, score)

@@ -1,11 +1,12 @@
-"""The two reference strategies: random sampling (lower bound) and max-entropy sampling (what ASAL approximates)."""
+"""Random sampling (the lower bound) and the uncertainty scans of the pool: max-entropy (what ASAL
+approximates), margin and least-confidence, each scoring every unlabelled pool sample every cycle."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..models.classifiers import entropy
 from .base import ScoreStrategy, SelectionContext, Strategy
+from .scores import SCORES, score_numpy
 
 
 class RandomSampling(Strategy):
@@ -17,10 +18,39 @@ class RandomSampling(Strategy):
         return ctx.rng.choice(ctx.unlabelled_idx(), size=n, replace=False)
 
 
-class MaxEntropySampling(ScoreStrategy):
-    """The ``n`` pool samples whose predicted class distribution has the highest Shannon entropy."""
+class UncertaintySampling(ScoreStrategy):
+    """The ``n`` pool samples with the highest uncertainty score (:data:`asal.strategies.scores.SCORES`)."""
 
-    name = "max-entropy"
+    score_name = "entropy"
 
     def score(self, probs: np.ndarray) -> np.ndarray:
-        return entropy(probs)
+        return score_numpy(SCORES[self.score_name], probs)
+
+
+class MaxEntropySampling(UncertaintySampling):
+    """The samples whose predicted class distribution has the highest Shannon entropy."""
+
+    name, score_name = "max-entropy", "entropy"
+
+
+class MarginSampling(UncertaintySampling):
+    """The samples with the smallest gap between their two most probable classes (Scheffer et al. 2001)."""
+
+    name, score_name = "margin", "margin"
+
+
+class LeastConfidenceSampling(UncertaintySampling):
+    """The samples whose most probable class has the lowest probability (Lewis & Gale 1994)."""
+
+    name, score_name = "least-confidence", "least-confidence"
+
+
+class FullySupervised(Strategy):
+    """The fully supervised upper bound: the loop trains once on every pool label (``classifier.full_steps``
+    steps) and evaluates; there is nothing to select."""
+
+    name = "full"
+    whole_pool = True
+
+    def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
+        raise RuntimeError("'full' labels the whole pool at once; the loop never asks it to select")

@@ -1,0 +1,89 @@
+"""BALD with Monte Carlo dropout (Gal, Islam & Ghahramani, ICML 2017): the samples whose prediction the
+model's weights disagree on most.
+
+The score is the mutual information between the prediction and the weights, estimated from T stochastic
+forward passes with dropout on: H[mean_t p_t] - mean_t H[p_t]. It is high where the dropout masks give
+confident but different predictions, and zero where every mask gives the same prediction, however uncertain
+(which is what sets it apart from max-entropy). The classifiers' only dropout sits before the output layer,
+so each batch's penultimate features are computed once and only the output layer is sampled T times.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import BadConfig
+from .base import SelectionContext, Strategy
+from .scores import entropy_score
+
+
+@contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generator of the CPU (and of ``device`` when it is a GPU) for the block, then
+    restore the caller's state: dropout draws its masks there and takes no generator of its own."""
+    gpus = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.default_generator.manual_seed(seed)
+        for gpu in gpus:
+            with torch.cuda.device(gpu):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def mc_dropout(dropout: nn.Module) -> Iterator[None]:
+    """Dropout ``dropout`` (and nothing else of the model) in train mode for the block, restored after."""
+    was_training = dropout.training
+    dropout.train()
+    try:
+        yield
+    finally:
+        dropout.train(was_training)
+
+
+def mutual_information(probs: torch.Tensor) -> torch.Tensor:
+    """BALD's score from T sampled predictions (T, B, K): entropy of the mean minus mean entropy, (B,) nats."""
+    t, b, k = probs.shape
+    return entropy_score(probs.mean(0)) - entropy_score(probs.reshape(t * b, k)).view(t, b).mean(0)
+
+
+class BaldSampling(Strategy):
+    """The ``n`` unlabelled samples of highest BALD score, over ``samples`` dropout masks per sample.
+
+    Needs a classifier trained with dropout (``classifier.dropout`` above 0). The masks come from a seed drawn
+    from ``ctx.rng``, so the same rng gives the same choice, and the caller's torch RNG state is left as it
+    was. Ties go to the lower ``pool_idx``.
+    """
+
+    name = "bald"
+
+    @classmethod
+    def load(cls, *, settings: dict, device: torch.device) -> "BaldSampling":
+        return cls(**settings.get("bald", {}))
+
+    def __init__(self, samples: int = 20):
+        if samples < 2:
+            raise BadConfig(f"bald samples = {samples}: MC dropout needs at least 2 stochastic forward passes")
+        self.samples = samples
+
+    def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
+        dropout = getattr(ctx.model, "dropout", None)
+        if dropout is None or isinstance(dropout, nn.Identity):
+            raise BadConfig("strategy 'bald' needs classifier.dropout above 0 in the experiment's config: "
+                            "the classifier has no dropout layer to sample")
+        candidates = ctx.unlabelled_idx()
+        scores = []
+        with seeded_global_rng(int(ctx.rng.integers(2**63)), ctx.device):
+            for _, feats in ctx.iter_features(candidates):  # (B, d), dropout off
+                with torch.no_grad(), mc_dropout(dropout):
+                    logits = ctx.model.classify(feats.repeat(self.samples, 1))  # (T*B, K), a mask per row
+                probs = F.softmax(logits, dim=1).view(self.samples, len(feats), -1)
+                scores.append(mutual_information(probs).cpu().numpy())
+        best = np.argsort(-np.concatenate(scores), kind="stable")[:n]
+        return candidates[best]

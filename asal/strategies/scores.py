@@ -1,0 +1,49 @@
+"""Uncertainty scores of a classifier's prediction, higher = more uncertain, shared by the pool scans and ASAL.
+
+Each maps probabilities (B, K) to scores (B,) and is differentiable in torch, so ASAL's ascent on the latent
+codes maximises exactly the score a pool strategy ranks by (``margin`` and ``least-confidence`` are the
+paper's future work for ASAL). ``from_logits`` applies the softmax first.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+Score = Callable[[torch.Tensor], torch.Tensor]  # probabilities (B, K) -> (B,)
+
+
+def entropy_score(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats, 0 log 0 = 0: maximal (log K) for the uniform prediction."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(1)
+
+
+def margin_score(probs: torch.Tensor) -> torch.Tensor:
+    """Minus the gap between the two most probable classes: maximal (0) when they tie."""
+    top2 = probs.topk(2, dim=1).values
+    return top2[:, 1] - top2[:, 0]
+
+
+def least_confidence_score(probs: torch.Tensor) -> torch.Tensor:
+    """One minus the top probability: maximal (1 - 1/K) for the uniform prediction."""
+    return 1.0 - probs.max(1).values
+
+
+SCORES: dict[str, Score] = {
+    "entropy": entropy_score,
+    "margin": margin_score,
+    "least-confidence": least_confidence_score,
+}
+
+
+def from_logits(score: Score, logits: torch.Tensor) -> torch.Tensor:
+    """The score of softmax(logits): (B, K) -> (B,), differentiable."""
+    return score(F.softmax(logits, dim=1))
+
+
+def score_numpy(score: Score, probs: np.ndarray) -> np.ndarray:
+    """The score of probabilities held in numpy: (B, K) float32 -> (B,) float32."""
+    return score(torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32))).numpy()
