@@ -44,7 +44,9 @@ from .data.store import atomic_path
 from .errors import BadConfig, BadData, PoolExhausted
 from .latent import check_codes
 from .loop import ROW_COLUMNS, _load_checkpoint, _write_json, checkpoint_path, cycle_seed, initial_labelled
+from .models import module_digest
 from .models.classifiers import entropy, predict_proba
+from .strategies.gaal import quantise
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +124,8 @@ def fit_step(labels: np.ndarray) -> tuple[np.ndarray, int]:
 @torch.no_grad()
 def generate_uint8(generator: nn.Module, codes: np.ndarray, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     """Images of ``codes`` (n, d) as an annotator sees them: (n, C, H, W) uint8."""
-    out = [
-        (generator(torch.from_numpy(np.ascontiguousarray(codes[i : i + batch_size])).to(device)) * 255)
-        .round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
-        for i in range(0, len(codes), batch_size)
-    ]
-    return np.concatenate(out)
+    return np.concatenate([quantise(generator(torch.from_numpy(np.ascontiguousarray(codes[i : i + batch_size])).to(device)))
+                           for i in range(0, len(codes), batch_size)])
 
 
 def oracle_labels(oracle: nn.Module, images: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
@@ -136,15 +134,6 @@ def oracle_labels(oracle: nn.Module, images: np.ndarray, device: torch.device) -
     if probs.shape[1] != 2:
         raise BadConfig(f"ADBA's oracle must be binary, but it has {probs.shape[1]} outputs")
     return probs.argmax(1).astype(np.int64), probs.max(1)
-
-
-def module_digest(module: nn.Module) -> str:
-    """A short digest of a network's weights, to tell a checkpoint made with other networks."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 # --- checkpoints: the JSON of loop.py plus a side file with the lines -----------------------------------
@@ -280,8 +269,7 @@ def run_adba(
                 "direction": np.repeat((normal / np.linalg.norm(normal)).astype(np.float32)[None], n_new, axis=0),
             }
             lines = {key: np.concatenate([lines[key], new[key]]) for key in LINE_KEYS}
-            if "oracle_confidence" in row:  # the column GAAL reports: how sure the annotator is of each image
-                row["oracle_confidence"] = float(confidence.mean())
+            row["oracle_confidence"] = float(confidence.mean())  # how sure the annotator is of the images
             noise = float((new["step"] != said).mean())
             state["labelled"] += [[int(i), cycle + 1] for i in chosen]
             state["n_lines"] = len(lines["centre"])

@@ -37,6 +37,8 @@ MEAN_COLUMNS = {  # summary column -> run column, averaged over seeds (NaN where
     "features_seconds_mean": "features_seconds",
     "search_seconds_mean": "search_seconds",
     "train_seconds_mean": "train_seconds",
+    "oracle_confidence_mean": "oracle_confidence",
+    "coreset_radius_mean": "coreset_radius",
 }
 
 

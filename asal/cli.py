@@ -83,7 +83,7 @@ def _strategy(args: argparse.Namespace):
     """(settings, device, strategy) of a run: the classifier, al and asal slices and the strategy's files."""
     from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al", "asal", "bald"))
+    settings = _slice(args, ("classifier", "al", "asal", "bald", "full"))
     device = _device(args)
     strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
                              features_model=args.features_model, pca=args.pca, index=args.index,
@@ -131,6 +131,11 @@ def run_adba_command(args):
                                         ("--lines", args.lines)) if value is None]
     if missing:
         raise BadConfig(f"strategy 'adba' needs {', '.join(missing)}")
+    unused = [flag for flag, value in (("--features-model", args.features_model), ("--pca", args.pca),
+                                       ("--index", args.index), ("--oracle-metrics", args.oracle_metrics),
+                                       ("--synthetic", args.synthetic)) if value is not None]
+    if unused:
+        raise BadConfig(f"strategy 'adba' does not read {', '.join(unused)}")
     settings = _slice(args, ("al", "adba"))
     device = _device(args)
     generator, _, saved = load_gan(args.gan, device)
@@ -149,11 +154,12 @@ def cmd_invert_gan(args):
 
 
 def cmd_strategies(args):
-    from .strategies import REGISTRY
+    from .adba import __doc__ as adba_doc
+    from .strategies import STRATEGIES, describe
 
-    for name, loader in REGISTRY.items():
-        doc = (getattr(loader, "__self__", None) or loader).__doc__ or ""
-        print(f"{name:28s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+    for name in STRATEGIES:
+        print(f"{name:28s} {describe(name)}")
+    print(f"{'adba':28s} {adba_doc.splitlines()[0]} Binary experiments; its own loop.")
 
 
 def cmd_replay_selection(args):

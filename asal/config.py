@@ -58,10 +58,15 @@ def validate_config(config: dict, where: str = "config") -> dict:
     """Validate a whole config against the schema; return a copy with every default filled."""
     config = _validate(config, load_schema(), where)
     for name, exp in config["experiments"].items():
-        check_al(exp["al"], f"{where}: experiments.{name}.al")
-        check_strategies(exp, f"{where}: experiments.{name}")
-        check_asal(exp["asal"], exp["al"], f"{where}: experiments.{name}.asal")
+        check_experiment(exp, f"{where}: experiments.{name}")
     return config
+
+
+def check_experiment(exp: dict, where: str) -> None:
+    """The constraints between keys of a validated experiment (the Snakefile runs these too)."""
+    check_al(exp["al"], f"{where}.al")
+    check_strategies(exp, where)
+    check_asal(exp["asal"], exp["al"], f"{where}.asal")
 
 
 def load_config(path: str | Path) -> dict:
@@ -117,9 +122,10 @@ def check_strategies(exp: dict, where: str) -> None:
         raise BadConfig(f"{where}.classifier.dropout = {exp['classifier']['dropout']}: lbfgs needs a deterministic "
                         "loss, and dropout makes it random; use adam or sgd, or dropout 0")
     classes = exp["data"]["classes"]
-    if "adba" in exp["strategies"] and classes is not None and len(classes) != 2:
-        raise BadConfig(f"{where}.strategies: 'adba' is for binary experiments, but data.classes has "
-                        f"{len(classes)} classes")
+    n_classes = len(classes) if classes is not None else 10 if exp["data"]["source"] == "mnist" else None
+    if "adba" in exp["strategies"] and n_classes not in (None, 2):
+        raise BadConfig(f"{where}.strategies: 'adba' is for binary experiments, but data.classes "
+                        f"{'has' if classes else '= null keeps all'} {n_classes} classes")
 
 
 def experiment(config: dict, name: str) -> dict:

@@ -21,7 +21,7 @@ import torch
 from .config import config_hash
 from .data import ImageStore
 from .data.store import atomic_path
-from .errors import BadConfig, BadData, PoolExhausted
+from .errors import BadConfig, PoolExhausted
 from .models.classifiers import TrainConfig, entropy, predict_proba, train_classifier
 from .strategies import DIAGNOSTICS, SelectionContext, Strategy
 
@@ -90,12 +90,17 @@ class SyntheticSet:
             np.savez(fh, images=self.images, labels=self.labels, cycle=self.cycle,
                      identity=np.array(json.dumps(identity)))
 
-    def load(self, path: Path, n: int) -> None:
-        """The first ``n`` samples of a saved set (the checkpoint's count: later ones belong to a lost cycle)."""
-        with np.load(path, allow_pickle=False) as data:
-            if len(data["labels"]) < n:
-                raise BadData(f"{path} holds {len(data['labels'])} synthetic samples, the checkpoint needs {n}")
-            self.images, self.labels, self.cycle = data["images"][:n], data["labels"][:n], data["cycle"][:n]
+    def load(self, path: Path, n: int, identity: dict) -> bool:
+        """Take the first ``n`` samples of a saved set (the checkpoint's count: later ones belong to a lost
+        cycle); False, taking nothing, if the file is missing, unreadable, shorter or of another run."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if len(data["labels"]) < n or json.loads(str(data["identity"])) != identity:
+                    return False
+                self.images, self.labels, self.cycle = data["images"][:n], data["labels"][:n], data["cycle"][:n]
+        except (OSError, KeyError, ValueError):
+            return False
+        return True
 
 
 def synthetic_checkpoint_path(out_csv: str | Path) -> Path:
@@ -136,18 +141,19 @@ def run_active_learning(
 
     A strategy that annotates synthetic images (GAAL) needs ``out_synthetic``, an .npz of the images, their
     labels and cycles (:class:`SyntheticSet`); ``n_labelled`` then counts them beside the pool samples. The
-    fully supervised bound (``strategy.whole_pool``) trains once on the whole pool for
-    ``classifier.full_steps`` steps and writes one row.
+    fully supervised bound (``strategy.whole_pool``) trains once on the whole pool for ``full.steps`` steps
+    and writes one row.
     """
     al, train_cfg = settings["al"], TrainConfig(**settings["classifier"])
     if pool.class_names != test.class_names:
         raise BadConfig(f"{pool.path} and {test.path} have different classes")
-    if al["budget"] > len(pool):
+    if strategy.whole_pool:  # the bound: no schedule, its own number of steps
+        train_cfg = dataclasses.replace(train_cfg, steps=settings.get("full", {}).get("steps") or train_cfg.steps)
+    elif al["budget"] > len(pool):
         raise BadConfig(f"al.budget = {al['budget']} is larger than the pool ({len(pool)} samples in {pool.path})")
-    if not strategy.labels_pool and out_synthetic is None:
-        raise BadConfig(f"strategy {strategy.name!r} annotates synthetic images: give a file for them (--synthetic)")
-    if strategy.whole_pool:
-        train_cfg = dataclasses.replace(train_cfg, steps=train_cfg.full_steps or train_cfg.steps)
+    if strategy.labels_pool == (out_synthetic is not None):
+        raise BadConfig(f"strategy {strategy.name!r} " + ("annotates synthetic images: give a file for them "
+                        "(--synthetic)" if out_synthetic is None else "makes no synthetic images: drop --synthetic"))
     identity = {
         "strategy": strategy.name, "strategy_files": strategy.identity(), "seed": seed,
         "settings": config_hash(settings), "pool": pool.config_hash,
@@ -156,13 +162,15 @@ def run_active_learning(
     ckpt_path, synth_ckpt = checkpoint_path(out_csv), synthetic_checkpoint_path(out_csv)
     state = _load_checkpoint(ckpt_path, identity)
     synthetic = SyntheticSet(pool.image_shape)
+    if state is not None and state.get("n_synthetic", 0) and not synthetic.load(synth_ckpt, state["n_synthetic"], identity):
+        log.warning("the synthetic images %s of checkpoint %s are missing or of another run; starting afresh",
+                    synth_ckpt, ckpt_path)
+        state = None
     if state is None:
         start = np.arange(len(pool)) if strategy.whole_pool else initial_labelled(len(pool), al["initial"], seed)
         state = {"identity": identity, "rows": [], "labelled": [[int(i), 0] for i in start], "n_synthetic": 0}
     else:
         log.info("resuming %s from cycle %d", ckpt_path, len(state["rows"]))
-        if state.get("n_synthetic", 0):
-            synthetic.load(synth_ckpt, state["n_synthetic"])
 
     n_cycles = 1 if strategy.whole_pool else 1 + -(-(al["budget"] - al["initial"]) // al["new"])
     first, started = len(state["rows"]), time.perf_counter()

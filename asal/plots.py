@@ -22,7 +22,8 @@ from .strategies import STRATEGIES  # noqa: E402
 
 def _colours(names) -> dict:
     selecting = [name for name in _ordered(names) if name != "full"]
-    palette = sns.color_palette("colorblind" if len(selecting) <= 10 else "tab20", len(selecting))
+    n = len(selecting)
+    palette = sns.color_palette("colorblind" if n <= 10 else "tab20" if n <= 20 else "husl", n)
     return {**dict(zip(selecting, palette)), "full": (0.0, 0.0, 0.0)}
 
 
@@ -93,9 +94,9 @@ def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> 
                 ax.plot(part["n_labelled"], part["entropy_mean"], color=colours[name], lw=1.8, label=name)
             ax.plot([], [], color="grey", ls=":", label="synthetic, before ascent")
             ax.plot([], [], color="grey", ls="--", label="synthetic, after ascent")
-            ax.plot([], [], color="grey", label="matched real samples")
+            ax.plot([], [], color="grey", label="labelled (ASAL: the matched real samples)")
             ax.set_xlabel("labelled samples (before the selection)")
-            ax.set_title("ASAL: what the matching keeps of the ascent", fontsize=10)
+            ax.set_title("generative strategies: what the labelled samples keep of the ascent", fontsize=10)
             ax.legend(frameon=True, fontsize=8)
     return _save(fig, out)
 

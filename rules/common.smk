@@ -24,32 +24,19 @@ def asal_space(strategy):
     return strategy.removeprefix("asal-").split("-")[0] if is_asal(strategy) else None
 
 
-def check_al_schedules():
-    """What the JSON schema cannot say: the budget is at least the initial set (asal checks it again)."""
+def check_config():
+    """What the JSON schema cannot say (a budget below the initial set, a strategy without what it needs):
+    the checks of asal.config, the same the `asal` command runs on a config file. With `--sdm conda` the
+    package lives only in the rules' environment, and each rule checks the slice it gets."""
+    try:
+        from asal.config import check_experiment
+    except ImportError:
+        return
     for name, exp in EXPERIMENTS.items():
-        al = exp["al"]
-        if al["budget"] < al["initial"]:
-            raise ValueError(
-                f"config: experiments.{name}.al.budget = {al['budget']} is smaller than al.initial = {al['initial']}"
-            )
+        check_experiment(exp, f"config: experiments.{name}")
 
 
-def check_strategies():
-    """An asal-<space> strategy needs its feature space precomputed, and a latent code per selected sample
-    (asal checks both again, and what else a strategy needs)."""
-    for name, exp in EXPERIMENTS.items():
-        for strategy in exp["strategies"]:
-            space = asal_space(strategy)
-            if space not in (None, "cls") and space not in exp["matching"]["spaces"]:
-                raise ValueError(
-                    f"config: experiments.{name}.strategies: {strategy!r} needs {space!r} in matching.spaces"
-                )
-        if (exp["asal"]["batch_size"] or exp["al"]["new"]) < exp["al"]["new"]:
-            raise ValueError(f"config: experiments.{name}.asal.batch_size is smaller than al.new")
-
-
-check_al_schedules()
-check_strategies()
+check_config()
 
 
 def get_experiment(wildcards):
@@ -81,6 +68,7 @@ def get_al_params(wildcards):
 # The config sections a strategy's runs depend on, where they are not the classifier and al sections.
 AL_SECTIONS = {
     "bald": ("classifier", "al", "bald"),
+    "full": ("classifier", "full"),
     "adba": ("al", "adba"),
     **{name: ("classifier", "al", "asal") for name in STRATEGIES if name.startswith("asal-") or name == "gaal"},
 }

@@ -102,8 +102,12 @@ def test_cli_lists_the_strategies(capsys):
     from asal.strategies import STRATEGIES
 
     assert main(["strategies"]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == list(STRATEGIES)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [*STRATEGIES, "adba"]
+    described = dict(line.split(maxsplit=1) for line in lines)
+    assert described["asal-auto-margin"].startswith("ASAL: maximise the margin of h(G(z))")
+    assert described["gaal"].startswith("GAAL") and described["adba"].startswith("ADBA")
+    assert all(len(text) > 20 for text in described.values())
 
 
 def test_a_file_a_strategy_does_not_read_is_an_error():

@@ -91,6 +91,16 @@ def test_gaal_resumes_with_its_synthetic_images(tiny_stores, tmp_path, monkeypat
     with np.load(tmp_path / "ref.npz") as a, np.load(tmp_path / "cut.npz") as b:
         np.testing.assert_array_equal(a["images"], b["images"])
         np.testing.assert_array_equal(a["labels"], b["labels"])
+    # a checkpoint whose synthetic images are lost is not resumed half-blind: the run starts afresh
+    with pytest.raises(KeyboardInterrupt):
+        calls.clear()
+        monkeypatch.setattr(loop, "train_classifier", dying_train)
+        run(tiny_stores, tmp_path, strategy=gaal(pool), name="lost", synthetic=tmp_path / "lost.npz")
+    (tmp_path / "lost.checkpoint_synthetic.npz").unlink()
+    monkeypatch.setattr(loop, "train_classifier", real_train)
+    rows, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="lost", synthetic=tmp_path / "lost.npz")
+    pd.testing.assert_frame_equal(rows.drop(columns=TIMES + ["generate_seconds"]),
+                                  reference.drop(columns=TIMES + ["generate_seconds"]))
 
 
 def test_gaal_needs_a_synthetic_file(tiny_stores, tmp_path):
@@ -103,7 +113,7 @@ def test_full_trains_once_on_the_whole_pool_for_full_steps(tiny_stores, tmp_path
     seen = []
     real_train = loop.train_classifier
     monkeypatch.setattr(loop, "train_classifier", lambda cfg, x, y, *a, **k: seen.append((cfg.steps, len(y))) or real_train(cfg, x, y, *a, **k))
-    settings = dict(SETTINGS, classifier={**SETTINGS["classifier"], "full_steps": 40})
+    settings = {"classifier": SETTINGS["classifier"], "al": validate_slice({}, "al"), "full": {"steps": 40}}  # al: no budget
     rows, indices = run(tiny_stores, tmp_path, strategy="full", settings=settings)
     assert seen == [(40, len(pool))]
     assert rows["n_labelled"].tolist() == [len(pool)] and rows["n_selected"].tolist() == [0]

@@ -47,7 +47,7 @@ def build(name, pool):
         torch.manual_seed(2)
         oracle = LinearClassifier(pool.image_shape, pool.n_classes).eval()
         return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), oracle, AsalConfig(steps=5), {})
-    return load_strategy(name)
+    return load_strategy(name, settings={"classifier": {"dropout": 0.25}})  # as the image_pool model
 
 
 @pytest.fixture
@@ -136,6 +136,11 @@ def test_random_is_uniform_over_unlabelled(random_table):
         counts[load_strategy("random").select(context(pool, [0, 1], model, seed=seed), 10).pool_idx] += 1
     assert counts[:2].sum() == 0
     assert counts[2:].min() > 0 and counts[2:].std() / counts[2:].mean() < 0.4
+
+
+def test_bald_refuses_a_classifier_without_dropout_before_any_training():
+    with pytest.raises(BadConfig, match="'bald' needs classifier.dropout above 0"):
+        load_strategy("bald", settings={"classifier": {"dropout": 0.0}})
 
 
 def test_unknown_strategy():

@@ -85,7 +85,6 @@ class TrainConfig:
     steps: int = 500
     batch_size: int = 64
     dropout: float = 0.0
-    full_steps: int | None = None
 
 
 def build_classifier(cfg: TrainConfig, image_shape, n_classes: int) -> nn.Module:
@@ -113,6 +112,8 @@ def train_classifier(
     Initialisation and mini-batch order come from ``seed`` alone, so a resumed AL run retrains
     bit for bit the classifier an uninterrupted run would have.
     """
+    if cfg.dropout > 0 and cfg.optimizer == "lbfgs":
+        raise BadConfig(f"classifier.dropout = {cfg.dropout} with optimizer lbfgs: lbfgs needs a deterministic loss")
     torch.manual_seed(seed)
     model = build_classifier(cfg, images.shape[1:], n_classes).to(device)
     x, y = to_float(images, device), torch.from_numpy(labels).to(device)

@@ -29,9 +29,16 @@ from .gaal import load_gaal
 POOL_STRATEGIES = (RandomSampling, MaxEntropySampling, MarginSampling, LeastConfidenceSampling, BaldSampling,
                    BadgeSampling, CoreSetSampling, FullySupervised)
 
+def _asal_loader(name: str) -> Callable[..., AdversarialSampling]:
+    space, score = ASAL_STRATEGIES[name]
+    loader = partial(load_asal, name)
+    loader.__doc__ = f"ASAL: maximise the {score} of h(G(z)); label the nearest pool sample in {space} features."
+    return loader
+
+
 REGISTRY: dict[str, Callable[..., Strategy]] = {
     **{cls.name: cls.load for cls in POOL_STRATEGIES},
-    **{name: partial(load_asal, name) for name in ASAL_STRATEGIES},
+    **{name: _asal_loader(name) for name in ASAL_STRATEGIES},
     "gaal": load_gaal,
 }
 STRATEGIES = tuple(REGISTRY)
@@ -56,5 +63,12 @@ def load_strategy(name: str, *, settings: dict | None = None, device: torch.devi
     return loader(settings=settings or {}, device=device or torch.device("cpu"), **given)
 
 
-__all__ = ["STRATEGIES", "REGISTRY", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy", "Selection",
+def describe(name: str) -> str:
+    """The first line of what a registered strategy does (its class's or loader's docstring)."""
+    loader = REGISTRY[name]
+    doc = (getattr(loader, "__self__", None) or loader).__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+__all__ = ["STRATEGIES", "REGISTRY", "describe", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy", "Selection",
            "SelectionContext", "AdversarialSampling"]

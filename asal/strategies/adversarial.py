@@ -19,7 +19,6 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..errors import BadConfig, BadData
 from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
@@ -42,8 +41,7 @@ class AsalConfig:
 
 def torch_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in nats of softmax(logits): (B, K) -> (B,), differentiable."""
-    log_p = F.log_softmax(logits, dim=1)
-    return -(log_p.exp() * log_p).sum(1)
+    return from_logits("entropy", logits)
 
 
 @dataclass
@@ -69,7 +67,8 @@ def uncertainty_ascent(
 
     Only z receives gradients (``torch.autograd.grad``), so neither network's weights are touched.
     """
-    objective = SCORES[score]
+    if score not in SCORES:
+        raise BadConfig(f"unknown uncertainty score {score!r} (known: {', '.join(SCORES)})")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=gen).to(device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -79,14 +78,14 @@ def uncertainty_ascent(
     with torch.no_grad():
         start = torch_entropy(model(generator(z)))
     for _ in range(steps):
-        u = from_logits(objective, model(generator(z)))
+        u = from_logits(score, model(generator(z)))
         history.append(u.detach().mean())
         (z.grad,) = torch.autograd.grad(-u.sum(), [z])
         opt.step()
     with torch.no_grad():
         images = generator(z)
         logits = model(images)
-        end, score_end = torch_entropy(logits), from_logits(objective, logits)
+        end, score_end = torch_entropy(logits), from_logits(score, logits)
     history.append(score_end.mean())
     return Ascent(images.cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(), score_end.cpu().numpy(),
                   torch.stack(history).cpu().numpy())

@@ -65,6 +65,9 @@ class BaldSampling(Strategy):
 
     @classmethod
     def load(cls, *, settings: dict, device: torch.device) -> "BaldSampling":
+        """From the run's slice; refuses at once (not after the first training) a classifier without dropout."""
+        if settings.get("classifier", {}).get("dropout", 0.0) == 0:
+            raise BadConfig("strategy 'bald' needs classifier.dropout above 0: the classifier has no dropout to sample")
         return cls(**settings.get("bald", {}))
 
     def __init__(self, samples: int = 20):

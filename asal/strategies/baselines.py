@@ -46,8 +46,8 @@ class LeastConfidenceSampling(UncertaintySampling):
 
 
 class FullySupervised(Strategy):
-    """The fully supervised upper bound: the loop trains once on every pool label (``classifier.full_steps``
-    steps) and evaluates; there is nothing to select."""
+    """The fully supervised upper bound: the loop trains once on every pool label (``full.steps`` steps) and
+    evaluates; there is nothing to select."""
 
     name = "full"
     whole_pool = True

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BadConfig
+from ..errors import BadConfig, BadData
+from ..models import module_digest
 from ..models.classifiers import predict_proba
 from .adversarial import AsalConfig, uncertainty_ascent
 from .base import Selection, SelectionContext, Strategy
@@ -33,7 +34,7 @@ class GenerativeAnnotation(Strategy):
 
     Diagnostics: the synthetic entropy before and after the ascent (as ASAL's), the oracle's mean top
     probability on the annotated images (``oracle_confidence``: how ambiguous they are to the annotator) and
-    the generation time.
+    the time of the ascent (the oracle's is the rest of the selection time).
     """
 
     name = "gaal"
@@ -50,6 +51,7 @@ class GenerativeAnnotation(Strategy):
         t0 = time.perf_counter()
         ascent = uncertainty_ascent(self.generator, ctx.model, n, steps=self.cfg.steps, lr=self.cfg.lr,
                                     seed=int(ctx.rng.integers(2**63)), device=ctx.device)
+        generated = time.perf_counter()
         images = quantise(ascent.images)
         probs = predict_proba(self.oracle, images, device=ctx.device)
         return Selection(np.zeros(0, np.int64), synthetic=ascent.images, new_images=images,
@@ -57,13 +59,16 @@ class GenerativeAnnotation(Strategy):
                              "synthetic_entropy_start": float(ascent.entropy_start.mean()),
                              "synthetic_entropy": float(ascent.entropy_end.mean()),
                              "oracle_confidence": float(probs.max(1).mean()),
-                             "generate_seconds": time.perf_counter() - t0,
+                             "generate_seconds": generated - t0,
                          })
 
 
 def load_gaal(*, settings: dict, device: torch.device, gan: str | None = None, oracle: str | None = None,
               oracle_metrics: str | None = None) -> GenerativeAnnotation:
-    """GAAL from its files: the GAN, the oracle and the oracle's metrics (its test accuracy)."""
+    """GAAL: the ascent's synthetic images themselves, labelled by the oracle, join the training set.
+
+    Built from its files: the GAN, the oracle and the oracle's metrics (its test accuracy is recorded).
+    """
     from ..config import config_hash
     from ..quality import load_oracle
     from ..wgan import load_gan
@@ -73,8 +78,11 @@ def load_gaal(*, settings: dict, device: torch.device, gan: str | None = None, o
     if missing:
         raise BadConfig(f"strategy 'gaal' needs {', '.join(missing)}")
     generator, _, saved = load_gan(gan, device)
-    accuracy = json.loads(Path(oracle_metrics).read_text())["test_accuracy"]
+    try:
+        accuracy = float(json.loads(Path(oracle_metrics).read_text())["test_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadData(f"{oracle_metrics}: not an oracle metrics file with a test_accuracy ({exc!r})") from None
+    annotator = load_oracle(oracle, device)
     provenance = {"gan": str(gan), "gan_config_hash": config_hash(saved["config"]), "gan_iterations": saved["iterations"],
-                  "oracle": str(oracle), "oracle_test_accuracy": accuracy}
-    return GenerativeAnnotation(generator, load_oracle(oracle, device), AsalConfig(**settings.get("asal", {})),
-                                provenance)
+                  "oracle": str(oracle), "oracle_weights": module_digest(annotator), "oracle_test_accuracy": accuracy}
+    return GenerativeAnnotation(generator, annotator, AsalConfig(**settings.get("asal", {})), provenance)

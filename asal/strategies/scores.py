@@ -2,7 +2,7 @@
 
 Each maps probabilities (B, K) to scores (B,) and is differentiable in torch, so ASAL's ascent on the latent
 codes maximises exactly the score a pool strategy ranks by (``margin`` and ``least-confidence`` are the
-paper's future work for ASAL). ``from_logits`` applies the softmax first.
+paper's future work for ASAL). :func:`from_logits` scores logits, as the ascent needs.
 """
 
 from __future__ import annotations
@@ -39,9 +39,14 @@ SCORES: dict[str, Score] = {
 }
 
 
-def from_logits(score: Score, logits: torch.Tensor) -> torch.Tensor:
-    """The score of softmax(logits): (B, K) -> (B,), differentiable."""
-    return score(F.softmax(logits, dim=1))
+def from_logits(name: str, logits: torch.Tensor) -> torch.Tensor:
+    """Score ``name`` of softmax(logits): (B, K) -> (B,), differentiable. The entropy is computed from
+    log_softmax, whose gradient stays exact for confident predictions (the probability form clamps p at 1e-12
+    and would cut the gradient there, which is what ASAL's ascent starts from)."""
+    if name == "entropy":
+        log_p = F.log_softmax(logits, dim=1)
+        return -(log_p.exp() * log_p).sum(1)
+    return SCORES[name](F.softmax(logits, dim=1))
 
 
 def score_numpy(score: Score, probs: np.ndarray) -> np.ndarray:
