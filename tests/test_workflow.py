@@ -173,3 +173,68 @@ def test_invalid_config_fails_at_load_naming_the_key(workflow_run, tmp_path):
     result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "-n"],
                             capture_output=True, text=True, env=env)
     assert result.returncode != 0 and "budgett" in result.stdout + result.stderr
+
+
+BINARY = {
+    "experiments": {
+        "tiny2": {
+            "data": {"source": "npz", "path": "raw/tiny2.npz", "test_fraction": 0.25},
+            "classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30, "weight_decay": 0.01},
+            "al": {"initial": 10, "new": 5, "budget": 25},
+            "gan": {"iterations": 4, "batch_size": 16, "critic_iters": 1, "latent_dim": 8},
+            "oracle": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30},
+            "matching": {"spaces": ["raw"], "pca_dims": 5},
+            "asal": {"steps": 5, "lr": 0.05},
+            "latent": {"steps": 5},
+            "adba": {"points": 5},
+            "full": {"steps": 40},
+            "seeds": [0],
+            "strategies": ["random", "coreset", "full", "gaal", "adba"],
+        }
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("wf2")
+    (workdir / "raw").mkdir()
+    x, y = make_images(300, n_classes=2, side=10, seed=3)
+    np.savez(workdir / "raw" / "tiny2.npz", x=x, y=y)
+    write_config(workdir, BINARY)
+    snakemake(workdir)
+    return workdir
+
+
+def test_gaal_adba_and_full_through_the_workflow(binary_run, tmp_path):
+    wd, runs = binary_run, binary_run / "results/tiny2/runs"
+    for strategy in ("random", "coreset", "gaal", "adba"):
+        assert pd.read_csv(runs / f"{strategy}/seed0.csv").n_labelled.tolist() == [10, 15, 20, 25], strategy
+    full = pd.read_csv(runs / "full/seed0.csv")
+    assert full.n_labelled.tolist() == [225] and full.n_selected.tolist() == [0]  # the whole pool, once
+    with np.load(runs / "gaal/seed0_synthetic.npz") as synthetic:
+        assert synthetic["images"].shape == (15, 1, 10, 10) and set(synthetic["labels"].tolist()) <= {0, 1}
+    with np.load(runs / "adba/seed0_lines.npz") as lines:
+        assert lines["images"].shape == (15, 5, 1, 10, 10) and lines["step"].shape == (15, 5)
+    with h5py.File(wd / "features/tiny2/latent.h5") as fh:
+        assert fh["pool"].shape == (225, 8) and fh["test"].shape == (75, 8)
+    assert (wd / "results/tiny2/accuracy.pdf").read_bytes()[:5] == b"%PDF-"
+    assert set(pd.read_csv(wd / "results/tiny2/summary.csv").strategy) == set(BINARY["experiments"]["tiny2"]["strategies"])
+
+    copy = tmp_path / "copy"
+    shutil.copytree(binary_run, copy)
+    assert planned_jobs(copy) == {}
+
+    def edit(section, key, value):
+        config = yaml.safe_load(yaml.safe_dump(BINARY))
+        config["experiments"]["tiny2"][section][key] = value
+        write_config(copy, config)
+        return planned_jobs(copy)
+
+    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1}
+    assert edit("adba", "points", 6) == {"run_adba": 1, **figures}
+    assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_adba": 1, **figures}
+    assert edit("full", "steps", 50) == {"run_al": 1, **figures}  # the bound only
+    assert edit("asal", "steps", 6) == {"run_gaal": 1, **figures}  # GAAL's ascent; no ASAL run here
+    assert edit("oracle", "steps", 31) == {"train_oracle": 1, "evaluate_gan": 1, "run_gaal": 1, "run_adba": 1, **figures}
+    assert edit("classifier", "steps", 31) == {"run_al": 3, "run_gaal": 1, **figures}  # not ADBA's latent model
