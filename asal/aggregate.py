@@ -73,3 +73,31 @@ def compare_strategies(runs: pd.DataFrame) -> pd.DataFrame:
     table["final_accuracy"] = last.groupby("strategy")["test_accuracy"].mean()
     table["final_n_labelled"] = last.groupby("strategy")["n_labelled"].max()
     return table.reset_index()
+
+
+def accuracy_table(summary: pd.DataFrame, at: list[int]) -> pd.DataFrame:
+    """Test accuracy in %, "mean [min, max]" over seeds, one row per strategy and one column per labelled-set
+    size in ``at`` (empty where a strategy has no cycle of that size); ``full``, which has one size (the
+    pool), appears in every column. Rows in the summary's strategy order."""
+    cells = {}
+    for strategy, part in summary.groupby("strategy", sort=False):
+        part = part.set_index("n_labelled")
+        row = {}
+        for n in at:
+            key = part.index[0] if strategy == "full" else n
+            if key in part.index:
+                r = part.loc[key]
+                row[n] = f"{100 * r.accuracy_mean:.2f} [{100 * r.accuracy_min:.2f}, {100 * r.accuracy_max:.2f}]"
+            else:
+                row[n] = ""
+        cells[strategy] = row
+    return pd.DataFrame.from_dict(cells, orient="index", columns=at).rename_axis("strategy")
+
+
+def markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A pipe table for README files (pandas' own needs the tabulate package)."""
+    frame = frame.reset_index()
+    fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)

@@ -247,6 +247,20 @@ def cmd_summarize(args):
     log.info("strategies:\n%s", strategies.to_string(index=False))
 
 
+def cmd_table(args):
+    import pandas as pd
+
+    from .aggregate import accuracy_table, markdown
+
+    summary = pd.read_csv(args.summary)
+    print(markdown(accuracy_table(summary, args.at)))
+    if args.strategies:
+        columns = ["strategy", "final_n_labelled", "final_accuracy", "mean_accuracy_over_cycles",
+                   "mean_selected_entropy", "mean_select_seconds"]
+        print()
+        print(markdown(pd.read_csv(args.strategies)[columns].set_index("strategy"), floatfmt=".4g"))
+
+
 def cmd_plot_summary(args):
     import pandas as pd
 
@@ -401,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
         p.add_argument("--title", default="")
         p.set_defaults(func=cmd_plot_summary, plot=function)
+
+    p = sub.add_parser("table", help="markdown tables of a summary: accuracy at given labelled-set sizes")
+    p.add_argument("--summary", required=True, help="summary.csv written by summarize")
+    p.add_argument("--at", type=int, nargs="+", required=True, help="labelled-set sizes, e.g. 100 200 300")
+    p.add_argument("--strategies", help="strategies.csv written by summarize: adds the per-strategy table")
+    p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("plot-samples", help="synthetic samples above their matched pool samples (paper Fig. 2)")
     p.add_argument("--examples", nargs="+", required=True, help="replay-selection outputs, one row pair each")

@@ -98,6 +98,18 @@ def test_full_is_a_horizontal_line(tmp_path):
     assert ax.get_xlim()[1] < 100  # the bound does not stretch the axis to the pool size
 
 
+def test_table_of_accuracies(tmp_path, capsys):
+    runs = [str(p) for p in fake_runs(tmp_path)]
+    main(["summarize", "--runs", *runs, "--out", str(tmp_path / "s.csv"), "--strategies-out", str(tmp_path / "t.csv")])
+    capsys.readouterr()
+    assert main(["table", "--summary", str(tmp_path / "s.csv"), "--at", "20", "25",
+                 "--strategies", str(tmp_path / "t.csv")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| strategy | 20 | 25 |"
+    assert "| random | 86.00 [85.00, 87.00] |  |" in lines  # no cycle at 25 labels: an empty cell
+    assert any(line.startswith("| max-entropy | 30 |") for line in lines)
+
+
 def test_cli_lists_the_strategies(capsys):
     from asal.strategies import STRATEGIES
 
