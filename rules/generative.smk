@@ -1,4 +1,7 @@
+# The GAN is the long pole of every experiment (ASAL, GAAL, ADBA and the disc features wait for it): start it
+# before anything else that is ready.
 rule train_gan:
+    priority: 50
     input:
         pool="data/{exp}/pool.h5",
     output:
