@@ -207,7 +207,7 @@ def run_active_learning(
         per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
         log.info(
             "%s seed %d cycle %d/%d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
-            strategy.name, seed, cycle + 1, n_cycles, len(labelled_idx), accuracy, train_s, row["select_seconds"],
+            strategy.name, seed, cycle + 1, n_cycles, n_labelled, accuracy, train_s, row["select_seconds"],
             per_cycle, per_cycle * (n_cycles - cycle - 1),
         )
 
