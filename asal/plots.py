@@ -39,30 +39,43 @@ def _save(fig: plt.Figure, out: str | Path) -> plt.Figure:
     return fig
 
 
+def _far_below(summary: pd.DataFrame, points: float = 2.0) -> list[str]:
+    """Strategies whose final mean accuracy is more than ``points`` percentage points below the median
+    strategy's: they would squash every other curve into a line."""
+    last = summary.sort_values("n_labelled").groupby("strategy")["accuracy_mean"].last() * 100
+    return sorted(last.index[last < last.median() - points])
+
+
 def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
     """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4;
-    the fully supervised bound (``full``, trained on the whole pool) as a horizontal line and band."""
+    the fully supervised bound (``full``, trained on the whole pool) as a horizontal line and band. When some
+    strategy ends far below the rest (ADBA on MNIST 5 vs 7), a second panel zooms on the others."""
     strategies = _ordered(summary["strategy"].unique())
     colours = _colours(strategies)
+    outliers = _far_below(summary)
     with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-        for name in strategies:
-            part = summary[summary["strategy"] == name].sort_values("n_labelled")
-            seeds = int(part["n_seeds"].max())
-            if name == "full":
-                ax.axhline(100 * part["accuracy_mean"].iloc[0], color=colours[name], lw=1.2, ls="--",
-                           label=f"full: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
-                ax.axhspan(100 * part["accuracy_min"].iloc[0], 100 * part["accuracy_max"].iloc[0],
-                           color=colours[name], alpha=0.08, lw=0)
-                continue
-            ax.plot(part["n_labelled"], 100 * part["accuracy_mean"], color=colours[name], lw=1.8,
-                    label=f"{name} ({seeds} seed{'s' * (seeds != 1)})")
-            ax.fill_between(part["n_labelled"], 100 * part["accuracy_min"], 100 * part["accuracy_max"],
-                            color=colours[name], alpha=0.2, lw=0)
-        ax.set_xlabel("labelled samples")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{title + ': ' if title else ''}mean over seeds, band = min to max", fontsize=10)
-        ax.legend(loc="lower right", frameon=True)
+        fig, axes = plt.subplots(1, 1 + bool(outliers), figsize=(6.4 * (1 + bool(outliers)), 4.2),
+                                 layout="constrained", squeeze=False)
+        for ax, shown in zip(axes[0], (strategies, [name for name in strategies if name not in outliers])):
+            for name in shown:
+                part = summary[summary["strategy"] == name].sort_values("n_labelled")
+                seeds = int(part["n_seeds"].max())
+                if name == "full":
+                    ax.axhline(100 * part["accuracy_mean"].iloc[0], color=colours[name], lw=1.2, ls="--",
+                               label=f"full: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
+                    ax.axhspan(100 * part["accuracy_min"].iloc[0], 100 * part["accuracy_max"].iloc[0],
+                               color=colours[name], alpha=0.08, lw=0)
+                    continue
+                ax.plot(part["n_labelled"], 100 * part["accuracy_mean"], color=colours[name], lw=1.8,
+                        label=f"{name} ({seeds} seed{'s' * (seeds != 1)})")
+                ax.fill_between(part["n_labelled"], 100 * part["accuracy_min"], 100 * part["accuracy_max"],
+                                color=colours[name], alpha=0.2, lw=0)
+            ax.set_xlabel("labelled samples")
+            ax.set_ylabel("test accuracy (%)")
+        axes[0, 0].set_title(f"{title + ': ' if title else ''}mean over seeds, band = min to max", fontsize=10)
+        axes[0, 0].legend(loc="lower right", frameon=True, fontsize=8)
+        if outliers:
+            axes[0, 1].set_title(f"without {', '.join(outliers)} (far below)", fontsize=10)
     return _save(fig, out)
 
 
