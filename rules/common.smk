@@ -62,7 +62,10 @@ def get_al_params(wildcards):
     """What a run depends on besides its files, strategy and seed: the classifier and AL slices, and for
     ASAL the asal slice (so changing ASAL's settings reruns only ASAL's runs)."""
     exp = get_experiment(wildcards)
-    return as_json({section: exp[section] for section in AL_SECTIONS.get(wildcards.strategy, ("classifier", "al"))})
+    params = {section: exp[section] for section in AL_SECTIONS.get(wildcards.strategy, ("classifier", "al"))}
+    if wildcards.strategy == "gaal":  # GAAL reads only the ascent's settings; asal.k and batch_size are ASAL's
+        params["asal"] = {key: exp["asal"][key] for key in ("steps", "lr")}
+    return as_json(params)
 
 
 # The config sections a strategy's runs depend on, where they are not the classifier and al sections.

@@ -236,5 +236,6 @@ def test_gaal_adba_and_full_through_the_workflow(binary_run, tmp_path):
     assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_adba": 1, **figures}
     assert edit("full", "steps", 50) == {"run_al": 1, **figures}  # the bound only
     assert edit("asal", "steps", 6) == {"run_gaal": 1, **figures}  # GAAL's ascent; no ASAL run here
+    assert edit("asal", "k", 5) == {}  # ASAL's matching: GAAL does not read it
     assert edit("oracle", "steps", 31) == {"train_oracle": 1, "evaluate_gan": 1, "run_gaal": 1, "run_adba": 1, **figures}
     assert edit("classifier", "steps", 31) == {"run_al": 3, "run_gaal": 1, **figures}  # not ADBA's latent model
