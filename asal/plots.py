@@ -82,8 +82,9 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
 def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
     """Left: mean entropy of the selected samples per cycle (the paper's Fig. 3b). Right, for ASAL: the
     synthetic samples' entropy before and after the ascent against their matched real samples' (section 5.4),
-    all under the classifier that selected them."""
-    summary = summary.dropna(subset=["entropy_mean"])
+    all under the classifier that selected them (so not ADBA, whose classifier lives in latent space)."""
+    # ADBA's entropy is its latent-space classifier's, not the image classifier's: not on this scale.
+    summary = summary.dropna(subset=["entropy_mean"])[lambda frame: frame.strategy != "adba"]
     strategies = _ordered(summary["strategy"].unique())
     generative = [s for s in strategies if summary.loc[summary.strategy == s, "synthetic_entropy_mean"].notna().any()]
     colours = _colours(strategies)
