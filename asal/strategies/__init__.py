@@ -29,6 +29,7 @@ from .gaal import load_gaal
 POOL_STRATEGIES = (RandomSampling, MaxEntropySampling, MarginSampling, LeastConfidenceSampling, BaldSampling,
                    BadgeSampling, CoreSetSampling, FullySupervised)
 
+
 def _asal_loader(name: str) -> Callable[..., AdversarialSampling]:
     space, score = ASAL_STRATEGIES[name]
     loader = partial(load_asal, name)
@@ -70,5 +71,5 @@ def describe(name: str) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-__all__ = ["STRATEGIES", "REGISTRY", "describe", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy", "Selection",
-           "SelectionContext", "AdversarialSampling"]
+__all__ = ["STRATEGIES", "REGISTRY", "describe", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy",
+           "Selection", "SelectionContext", "AdversarialSampling"]
