@@ -39,6 +39,14 @@ def _save(fig: plt.Figure, out: str | Path) -> plt.Figure:
     return fig
 
 
+def _legend(ax: plt.Axes, **kwargs) -> None:
+    """Inside the axes while it is short; beside them once it would hide the curves (every strategy of
+    ``config/all-strategies.yaml`` is 21 entries)."""
+    if len(ax.get_legend_handles_labels()[0]) > 8:
+        kwargs = {**kwargs, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}
+    ax.legend(frameon=True, **kwargs)
+
+
 def _far_below(summary: pd.DataFrame, points: float = 2.0) -> list[str]:
     """Strategies whose final mean accuracy is more than ``points`` percentage points below the median
     strategy's: they would squash every other curve into a line."""
@@ -73,7 +81,7 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
             ax.set_xlabel("labelled samples")
             ax.set_ylabel("test accuracy (%)")
         axes[0, 0].set_title(f"{title + ': ' if title else ''}mean over seeds, band = min to max", fontsize=10)
-        axes[0, 0].legend(loc="lower right", frameon=True, fontsize=8)
+        _legend(axes[0, 0], loc="lower right", fontsize=8)
         if outliers:
             axes[0, 1].set_title(f"without {', '.join(outliers)} (far below)", fontsize=10)
     return _save(fig, out)
@@ -98,7 +106,7 @@ def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> 
         ax.set_xlabel("labelled samples (before the selection)")
         ax.set_ylabel("mean entropy (nats)")
         ax.set_title(f"{title + ': ' if title else ''}selected samples, mean over seeds", fontsize=10)
-        ax.legend(frameon=True)
+        _legend(ax)
         if generative:
             ax = axes[0, 1]
             for name in generative:
@@ -111,7 +119,7 @@ def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> 
             ax.plot([], [], color="grey", label="labelled (ASAL: the matched real samples)")
             ax.set_xlabel("labelled samples (before the selection)")
             ax.set_title("generative strategies: what the labelled samples keep of the ascent", fontsize=10)
-            ax.legend(frameon=True, fontsize=8)
+            _legend(ax, fontsize=8)
     return _save(fig, out)
 
 
@@ -133,20 +141,21 @@ def plot_timings(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> 
         ax.set_xlabel("labelled samples (before the selection)")
         ax.set_ylabel("selection seconds (mean over seeds)")
         ax.set_title(f"{title + ': ' if title else ''}selection time per cycle", fontsize=10)
-        ax.legend(frameon=True)
+        _legend(ax)
         parts = {"generation": "generate_seconds_mean", "features + PCA": "features_seconds_mean",
                  "search + matching": "search_seconds_mean"}
-        bottom = np.zeros(len(strategies))
+        # Horizontal bars: their names stay readable for any number of strategies.
+        left = np.zeros(len(strategies))
         for (label, column), colour in zip(parts.items(), sns.color_palette("pastel", 3)):
             values = means[column].fillna(0).to_numpy()
-            bars.bar(strategies, values, bottom=bottom, color=colour, label=label)
-            bottom += values
-        other = (means["select_seconds_mean"].to_numpy() - bottom).clip(min=0)
-        bars.bar(strategies, other, bottom=bottom, color="0.6", label="other (pool scan, bookkeeping)")
-        bars.set_ylabel("seconds per selection (mean over cycles and seeds)")
+            bars.barh(strategies, values, left=left, color=colour, label=label)
+            left += values
+        other = (means["select_seconds_mean"].to_numpy() - left).clip(min=0)
+        bars.barh(strategies, other, left=left, color="0.6", label="other (pool scan, bookkeeping)")
+        bars.invert_yaxis()
+        bars.set_xlabel("seconds per selection (mean over cycles and seeds)")
         bars.set_title("where the selection time goes", fontsize=10)
-        bars.tick_params(axis="x", rotation=30)
-        bars.legend(frameon=True, fontsize=8)
+        bars.legend(frameon=True, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out)
 
 

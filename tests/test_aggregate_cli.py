@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from asal.aggregate import compare_strategies, read_runs, summarize
 from asal.cli import main
@@ -84,6 +85,21 @@ def test_plot_writes_a_pdf(tmp_path):
     fig = plot_accuracy(summary, tmp_path / "acc.pdf", title="tiny")
     assert (tmp_path / "acc.pdf").read_bytes()[:5] == b"%PDF-"
     assert {t.get_text().split(" ")[0] for t in fig.axes[0].get_legend().get_texts()} == {"random", "max-entropy"}
+
+
+def test_a_long_legend_goes_beside_the_curves(tmp_path):
+    def legend_inside(strategies):
+        runs = fake_runs(tmp_path, [(name, 0.001 * i) for i, name in enumerate(strategies)])
+        fig = plot_accuracy(summarize(read_runs(runs)), tmp_path / "acc.png")
+        canvas = FigureCanvasAgg(fig)  # the saved figure is closed: draw it again to measure it
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        legend, axes = fig.axes[0].get_legend().get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+        return legend.x1 <= axes.x1 + 1
+
+    assert legend_inside(["random", "max-entropy"])
+    assert not legend_inside(["random", "max-entropy", "margin", "least-confidence", "badge", "coreset",
+                              "asal-raw", "asal-auto", "asal-disc"])
 
 
 def test_full_is_a_horizontal_line(tmp_path):
