@@ -43,7 +43,7 @@ from .data import ImageStore
 from .data.store import atomic_path
 from .errors import BadConfig, BadData, PoolExhausted
 from .latent import check_codes
-from .loop import ROW_COLUMNS, _load_checkpoint, _write_json, checkpoint_path, cycle_seed, initial_labelled
+from .loop import ROW_COLUMNS, checkpoint_path, cycle_seed, initial_labelled, load_checkpoint, write_json
 from .models import module_digest
 from .models.classifiers import entropy, predict_proba
 from .strategies.gaal import quantise
@@ -222,7 +222,7 @@ def run_adba(
         "generator": module_digest(generator), "oracle": module_digest(oracle), "device": device.type,
     }
     ckpt_path, side_path = checkpoint_path(out_csv), lines_path(out_csv)
-    state = _load_checkpoint(ckpt_path, identity)
+    state = load_checkpoint(ckpt_path, identity)
     lines = _load_lines(side_path, state["n_lines"]) if state is not None else None
     if lines is None:
         start = initial_labelled(len(pool), al["initial"], seed)
@@ -275,7 +275,7 @@ def run_adba(
             state["n_lines"] = len(lines["centre"])
         state["rows"].append(row)
         _save_npz(side_path, lines)  # before the JSON: a resume takes the JSON's first n_lines lines
-        _write_json(ckpt_path, state)
+        write_json(ckpt_path, state)
         per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
         log.info(
             "%s seed %d cycle %d/%d: %d annotations (%d lines), accuracy %.4f, train %.2fs, select %.2fs, "

@@ -108,12 +108,15 @@ def synthetic_checkpoint_path(out_csv: str | Path) -> Path:
     return out_csv.with_name(out_csv.stem + ".checkpoint_synthetic.npz")
 
 
-def _write_json(path: Path, obj: dict) -> None:
+def write_json(path: Path, obj: dict) -> None:
+    """Write ``obj`` as JSON atomically: a kill leaves the old file or the new one, never half of one."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj))
 
 
-def _load_checkpoint(path: Path, identity: dict) -> dict | None:
+def load_checkpoint(path: Path, identity: dict) -> dict | None:
+    """The checkpoint's state if it exists, parses and was written for ``identity`` (config, strategy, seed,
+    pool); else None, with a warning that says which, so the caller starts afresh."""
     if not path.exists():
         return None
     try:
@@ -160,7 +163,7 @@ def run_active_learning(
         "device": device.type,  # results are reproducible on one kind of device, not across kinds
     }
     ckpt_path, synth_ckpt = checkpoint_path(out_csv), synthetic_checkpoint_path(out_csv)
-    state = _load_checkpoint(ckpt_path, identity)
+    state = load_checkpoint(ckpt_path, identity)
     synthetic = SyntheticSet(pool.image_shape)
     if state is not None and state.get("n_synthetic", 0) and not synthetic.load(synth_ckpt, state["n_synthetic"], identity):
         log.warning("the synthetic images %s of checkpoint %s are missing or of another run; starting afresh",
@@ -203,7 +206,7 @@ def run_active_learning(
             state["labelled"] += [[int(i), cycle + 1] for i in chosen]
         state["rows"].append(row)
         state["n_synthetic"] = len(synthetic)
-        _write_json(ckpt_path, state)
+        write_json(ckpt_path, state)
         per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
         log.info(
             "%s seed %d cycle %d/%d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",

@@ -269,7 +269,7 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
     assert not checkpoint_path(tmp_path / "ref.csv").exists() and not adba.lines_path(tmp_path / "ref.csv").exists()
 
     # killed after cycle 3's lines reached the side file but before its JSON: resumes from cycle 2
-    real_write, calls = adba._write_json, []
+    real_write, calls = adba.write_json, []
 
     def dying_write(*args):
         calls.append(1)
@@ -277,13 +277,13 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_write(*args)
 
-    monkeypatch.setattr(adba, "_write_json", dying_write)
+    monkeypatch.setattr(adba, "write_json", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run(problem, tmp_path, name="cut")
     assert not (tmp_path / "cut.csv").exists()
     with np.load(adba.lines_path(tmp_path / "cut.csv")) as fh:
         assert len(fh["centre"]) == 12  # one cycle ahead of the JSON
-    monkeypatch.setattr(adba, "_write_json", real_write)
+    monkeypatch.setattr(adba, "write_json", real_write)
     real_fit, fits = adba.fit_latent_classifier, []
     monkeypatch.setattr(adba, "fit_latent_classifier", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     rows2, indices2, lines2 = run(problem, tmp_path, name="cut")
@@ -296,7 +296,7 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
 
 
 def test_checkpoint_of_another_oracle_is_ignored(problem, tmp_path, monkeypatch):
-    real_write, calls = adba._write_json, []
+    real_write, calls = adba.write_json, []
 
     def dying_write(*args):
         calls.append(1)
@@ -304,10 +304,10 @@ def test_checkpoint_of_another_oracle_is_ignored(problem, tmp_path, monkeypatch)
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(adba, "_write_json", dying_write)
+    monkeypatch.setattr(adba, "write_json", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run(problem, tmp_path)
-    monkeypatch.setattr(adba, "_write_json", real_write)
+    monkeypatch.setattr(adba, "write_json", real_write)
     pool, test, codes, generator, _ = problem
     other = BrightnessOracle(0.9).eval()
     real_fit, fits = adba.fit_latent_classifier, []

@@ -97,14 +97,20 @@ def test_shipped_config_validates(tmp_path):
     assert config["experiments"]["mnist10"]["data"]["pool_size"] == 50000
 
 
-def test_all_strategies_overlay_validates_and_runs_every_applicable_strategy():
-    """config/all-strategies.yaml merged into the default as Snakemake merges --configfile overlays."""
+def merged(*overlays):
+    """config/config.yaml with ``overlays`` merged in order, as Snakemake merges ``--configfile`` files."""
     from snakemake.common.configfile import load_configfile
     from snakemake.utils import update_config
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    update_config(config, load_configfile(str(REPO / "config" / "all-strategies.yaml")))
-    exps = validate_config(config)["experiments"]
+    for overlay in overlays:
+        update_config(config, load_configfile(str(REPO / "config" / overlay)))
+    return validate_config(config)["experiments"]
+
+
+def test_all_strategies_overlay_validates_and_runs_every_applicable_strategy():
+    """config/all-strategies.yaml merged into the default as Snakemake merges --configfile overlays."""
+    exps = merged("all-strategies.yaml")
     binary_duplicates = {name for name in STRATEGIES if "margin" in name or "least-confidence" in name}
     assert set(exps["mnist2"]["strategies"]) == set(STRATEGIES) - {"bald"} - binary_duplicates | {"adba"}
     assert set(exps["mnist10"]["strategies"]) == set(STRATEGIES)
@@ -120,3 +126,42 @@ def test_missing_and_broken_config_files(tmp_path):
     (tmp_path / "empty.yaml").write_text(yaml.safe_dump({}))
     with pytest.raises(BadConfig, match="'experiments' is a required property"):
         load_config(tmp_path / "empty.yaml")
+
+
+# Table 1 of the paper: classes, train size, classifier, feature matching, budget, new, initial, cycles, seeds.
+TABLE_1 = {
+    "mnist2": (2, "10k", "linear", ["raw", "disc", "auto"], 500, 10, 50, 45, 5),
+    "mnist10": (10, "50k", "cnn", ["raw", "disc", "auto"], 10_000, 50, 100, 198, 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_1))
+def test_paper_presets_follow_table_1(name):
+    classes, size, model, spaces, budget, new, initial, cycles, seeds = TABLE_1[name]
+    exp = merged(f"paper/{name}.yaml")[name]
+    al = exp["al"]
+    assert (al["budget"], al["new"], al["initial"], len(exp["seeds"])) == (budget, new, initial, seeds)
+    assert (al["budget"] - al["initial"]) / al["new"] == cycles
+    assert len(exp["data"]["classes"] or range(10)) == classes
+    # "10k" is all 9,681 5s and 7s of the 50k training split; "50k" is that whole split.
+    assert exp["data"]["pool_size"] == {"10k": None, "50k": 50000}[size]
+    assert exp["classifier"]["model"] == model and sorted(exp["matching"]["spaces"]) == sorted(spaces)
+    assert exp["matching"]["pca_dims"] == 50 and exp["asal"]["steps"] == 100
+    assert exp["gan"]["consistency"] == 0.0  # WGAN-GP; only CIFAR-10 ten classes adds the consistency term
+    paper = {"random", "max-entropy", "full", "asal-raw", "asal-auto", "asal-disc"}
+    assert paper | ({"gaal", "adba"} if name == "mnist2" else {"coreset", "asal-cls"}) == set(exp["strategies"])
+
+
+def test_paper_presets_change_no_preprocessing():
+    """A preset reruns AL runs, never the GAN, autoencoder, features or indexes of the default config."""
+    default = merged()
+    for overlays in (["paper/mnist2.yaml"], ["paper/mnist10.yaml", "paper/mnist10-cpu.yaml"]):
+        for name, exp in merged(*overlays).items():
+            for key in ("data", "gan", "autoencoder", "matching", "oracle", "latent"):
+                assert exp[key] == default[name][key], (overlays, name, key)
+
+
+def test_the_cpu_cap_stops_mnist10_at_2000_labels():
+    exp = merged("paper/mnist10.yaml", "paper/mnist10-cpu.yaml")["mnist10"]
+    assert exp["al"]["budget"] == 2000 and (2000 - exp["al"]["initial"]) / exp["al"]["new"] == 38
+    assert exp["strategies"] == merged("paper/mnist10.yaml")["mnist10"]["strategies"]
