@@ -182,6 +182,7 @@ BINARY = {
             "classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30, "weight_decay": 0.01},
             "al": {"initial": 10, "new": 5, "budget": 25},
             "gan": {"iterations": 4, "batch_size": 16, "critic_iters": 1, "latent_dim": 8},
+            "autoencoder": {"steps": 10, "batch_size": 32, "code_dim": 16},  # built for every experiment
             "oracle": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30},
             "matching": {"spaces": ["raw"], "pca_dims": 5},
             "asal": {"steps": 5, "lr": 0.05},
