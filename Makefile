@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 TARGET ?= results/mnist10/accuracy.pdf results/mnist10/entropy.pdf results/mnist10/timings.pdf results/mnist10/samples.png
 
-.PHONY: run test lint install clean-results
+.PHONY: run test lint install unlock clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +26,10 @@ test: install
 
 lint: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+# After a hard kill of Snakemake (SIGKILL, a closed session): remove the lock it left, keep every output.
+unlock: install
+	$(BIN)/snakemake --unlock --cores 1 $(TARGET)
 
 # Workflow outputs only: benchmarks/*.py are tracked scripts, benchmarks/<rule>/ are Snakemake's timings.
 clean-results:
