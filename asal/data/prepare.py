@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadConfig, BadData
+from .celeba import load_celeba
+from .cifar import load_cifar10
+from .lsun import prepare_lsun
 from .mnist import DEFAULT_MNIST_PATH, load_mnist
 from .store import atomic_path, write_split
+from .svhn import load_svhn
 from .user_formats import load_idx, load_imagefolder, load_npz
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,14 @@ def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
         path = str(data["path"] or DEFAULT_MNIST_PATH)
         train, test = load_mnist(path)
         return train, test, path, path
+    benchmarks = {  # datasets that ship their own test split, read from the folder they ship in
+        "cifar10": lambda p: load_cifar10(p),
+        "svhn": lambda p: load_svhn(p, extra=data.get("extra", True)),
+        "celeba": lambda p: load_celeba(p, attribute=data.get("attribute"), image_size=data["image_size"]),
+    }
+    if source in benchmarks:
+        train, test = benchmarks[source](data["path"])
+        return train, test, data["path"], data["path"]
     readers = {
         "idx": lambda p, lp: load_idx(p, lp),
         "npz": lambda p, _: load_npz(p),
@@ -47,13 +59,13 @@ def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
 #: Keys that only some sources read; set for another source, they would be silently ignored.
 SOURCE_ONLY_KEYS = {
     "labels_path": {"idx"}, "test_labels_path": {"idx"}, "test_path": {"idx", "npz", "imagefolder"},
-    "image_size": {"imagefolder"},
+    "image_size": {"imagefolder", "celeba", "lsun"}, "attribute": {"celeba"}, "extra": {"svhn"},
 }
 
 
 def check_keys_apply(data: dict) -> None:
     for key, sources in SOURCE_ONLY_KEYS.items():
-        if data[key] is not None and data["source"] not in sources:
+        if data.get(key) is not None and data["source"] not in sources:
             raise BadConfig(
                 f"data.{key} = {data[key]!r} has no meaning for source {data['source']!r} "
                 f"(only for {', '.join(sorted(sources))}); remove it"
@@ -98,6 +110,9 @@ def subsample(n_available: int, size: int | None, rng: np.random.Generator, key:
 
 def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> dict:
     """Write the pool and test stores for one experiment's ``data`` slice; return a short summary."""
+    if data["source"] == "lsun":  # ~10M images: streamed, never held in memory
+        check_keys_apply(data)
+        return prepare_lsun(data, pool_path, test_path)
     train, test, train_file, test_file = read_source(data)
     classes = class_list(data, train[1], train_file)
     rng = np.random.default_rng(data["seed"])

@@ -43,24 +43,60 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+class StoreWriter:
+    """Append-only writer of one split (for sources too large to hold in memory, such as LSUN).
+
+    ``images`` grows by rows in chunks of :data:`ROWS_PER_CHUNK`; ``close`` writes labels, source rows and
+    the attributes (on leaving a ``with`` block without error). Write to a temporary path (:func:`atomic_path`) and rename it after ``close``.
+    """
+
+    def __init__(self, path: Path, image_shape: tuple[int, int, int], *, class_names: list, source: str,
+                 split: str, config: dict, chunk_rows: int = ROWS_PER_CHUNK):
+        self.fh = h5py.File(path, "w")
+        self.images = self.fh.create_dataset(
+            "images", shape=(0, *image_shape), maxshape=(None, *image_shape), dtype=np.uint8,
+            chunks=(max(1, chunk_rows), *image_shape), compression="gzip", compression_opts=1, shuffle=True,
+        )
+        self.labels: list[np.ndarray] = []
+        self.orig_index: list[np.ndarray] = []
+        self.attrs = dict(class_names=json.dumps(class_names), source=source, split=split,
+                          config=canonical_json(config), config_hash=config_hash(config), asal_version=__version__)
+
+    def append(self, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray) -> None:
+        """Add rows: ``images`` (B, C, H, W) uint8, ``labels`` and ``orig_index`` (B,) integers."""
+        assert images.dtype == np.uint8 and images.shape[1:] == self.images.shape[1:], (images.dtype, images.shape)
+        n = self.images.shape[0]
+        self.images.resize(n + len(images), axis=0)
+        self.images[n:] = images
+        self.labels.append(np.asarray(labels, dtype=np.int64))
+        self.orig_index.append(np.asarray(orig_index, dtype=np.int64))
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the caller's atomic_path removes the half-written file
+            self.fh.close()
+
+    def close(self) -> None:
+        empty = np.zeros(0, np.int64)
+        self.fh.create_dataset("labels", data=np.concatenate([empty, *self.labels]))
+        self.fh.create_dataset("orig_index", data=np.concatenate([empty, *self.orig_index]))
+        self.fh.attrs.update(self.attrs)
+        self.fh.close()
+
+
 def write_split(
     path: Path, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray, *, class_names: list,
     source: str, split: str, config: dict,
 ) -> None:
     """Write one split to ``path`` (a temporary file that the caller renames). ``images`` (N, C, H, W) uint8."""
     assert images.dtype == np.uint8 and images.ndim == 4, (images.dtype, images.shape)
-    n = len(images)
-    with h5py.File(path, "w") as fh:
-        fh.create_dataset(
-            "images", data=images, chunks=(max(1, min(n, ROWS_PER_CHUNK)), *images.shape[1:]),
-            compression="gzip", compression_opts=1, shuffle=True,
-        )
-        fh.create_dataset("labels", data=labels.astype(np.int64))
-        fh.create_dataset("orig_index", data=orig_index.astype(np.int64))
-        fh.attrs.update(
-            class_names=json.dumps(class_names), source=source, split=split, config=canonical_json(config),
-            config_hash=config_hash(config), asal_version=__version__,
-        )
+    with StoreWriter(path, images.shape[1:], class_names=class_names, source=source, split=split,
+                     config=config, chunk_rows=min(len(images), ROWS_PER_CHUNK)) as writer:
+        writer.append(images, labels, orig_index)
 
 
 @dataclass

@@ -12,9 +12,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadData
+from .images import decode_image, to_nchw
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -102,23 +102,13 @@ def load_imagefolder(
     files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise BadData(f"{root}: no PNG or JPEG files in any class sub-folder")
-    mode = "L" if channels == 1 else "RGB"
     images = []
     for file in files:
-        try:
-            with Image.open(file) as img:
-                img = img.convert(mode)
-                if image_size:
-                    img = ImageOps.fit(img, (image_size[1], image_size[0]))
-                arr = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise BadData(f"{file}: not a readable image ({exc})") from None
+        arr = decode_image(file, channels=channels, size=image_size, where=str(file))
         if images and arr.shape != images[0].shape:
             raise BadData(
                 f"{file}: size {arr.shape[:2]} differs from {images[0].shape[:2]} of {files[0]}; "
                 "set data.image_size to resize"
             )
         images.append(arr)
-    x = np.stack(images)
-    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x), np.array([p.parent.name for p in files])
+    return to_nchw(images), np.array([p.parent.name for p in files])

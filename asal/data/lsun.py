@@ -1,0 +1,126 @@
+"""LSUN scenes as they ship: one LMDB database per category and split, ``{category}_train_lmdb`` and
+``{category}_val_lmdb``, whose values are encoded images (WebP or JPEG) under hash keys.
+
+The ten-category training set has about 10M images (the paper's 9,604k), far more than memory holds, so this
+source is never loaded whole: :func:`prepare_lsun` counts each database (LMDB keeps the count), draws the
+configured subsample by position, then streams the cursor, decoding and writing only the drawn rows to the
+HDF5 store in chunks, with a progress bar. Classes are the categories in the configured order (labels 0..K-1);
+images are centre-cropped to a square and resized (64x64 default). The test set is the val databases.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import BadConfig, BadData
+from .images import decode_image, to_nchw
+from .store import ROWS_PER_CHUNK, StoreWriter, atomic_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = [64, 64]
+SPLITS = {"pool": "train", "test": "val"}
+
+
+def open_db(root: Path, category: str, split: str):
+    """The read-only LMDB environment of one category's split; BadData naming it if absent or broken."""
+    import lmdb
+
+    path = root / f"{category}_{split}_lmdb"
+    if not path.is_dir():
+        raise BadData(f"{path}: no such LMDB folder (LSUN ships {{category}}_train_lmdb and _val_lmdb)")
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1)
+    except lmdb.Error as exc:
+        raise BadData(f"{path}: not a readable LMDB database, or truncated ({exc})") from None
+    # LMDB maps the file: reading a page past the end of a truncated file kills the process with SIGBUS
+    # instead of raising, so compare the size the header promises with the file's before any read.
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    actual = (path / "data.mdb").stat().st_size
+    if actual < needed:
+        env.close()
+        raise BadData(f"{path}: truncated LMDB database (data.mdb has {actual} bytes, its header needs {needed})")
+    return env
+
+
+def count(root: Path, categories: list[str], split: str) -> list[int]:
+    counts = []
+    for category in categories:
+        env = open_db(root, category, split)
+        counts.append(env.stat()["entries"])
+        env.close()
+    return counts
+
+
+def stream_split(root: Path, categories: list[str], split: str, rows: np.ndarray, offsets: np.ndarray,
+                 size: list[int], writer: StoreWriter) -> None:
+    """Decode and append the sorted global ``rows`` (positions in the categories' concatenation)."""
+    import lmdb
+
+    wanted = set(rows.tolist())
+    batch: list[np.ndarray] = []
+    labels: list[int] = []
+    orig: list[int] = []
+    bar = tqdm(total=len(rows), desc=f"LSUN {split}", unit="img", mininterval=10)
+    for label, category in enumerate(categories):
+        env = open_db(root, category, split)
+        where = f"{root / f'{category}_{split}_lmdb'}"
+        try:
+            with env.begin() as txn:
+                for position, (key, value) in enumerate(txn.cursor()):
+                    row = int(offsets[label]) + position
+                    if row not in wanted:
+                        continue
+                    batch.append(decode_image(bytes(value), channels=3, size=size, where=f"{where} key {key!r}"))
+                    labels.append(label)
+                    orig.append(row)
+                    if len(batch) == ROWS_PER_CHUNK:
+                        writer.append(to_nchw(batch), np.array(labels), np.array(orig))
+                        bar.update(len(batch))
+                        batch, labels, orig = [], [], []
+        except lmdb.Error as exc:
+            raise BadData(f"{where}: unreadable LMDB database, or truncated ({exc})") from None
+        finally:
+            env.close()
+    if batch:
+        writer.append(to_nchw(batch), np.array(labels), np.array(orig))
+        bar.update(len(batch))
+    bar.close()
+
+
+def prepare_lsun(data: dict, pool_path: str | Path, test_path: str | Path) -> dict:
+    """Write pool (from the train databases) and test (val) stores for ``data``; return a short summary."""
+    root = Path(data["path"])
+    categories = data["classes"]
+    if not categories or not all(isinstance(c, str) for c in categories):
+        raise BadConfig(f"data.classes = {categories!r}: source 'lsun' needs the category names, e.g. "
+                        "[bedroom, kitchen]")
+    if not root.is_dir():
+        raise BadData(f"{root}: no such folder (it should hold the {{category}}_train_lmdb folders)")
+    size = data["image_size"] or DEFAULT_SIZE
+    rng = np.random.default_rng(data["seed"])
+    summary = {"classes": categories, "image_shape": [3, *size]}
+    with atomic_path(pool_path) as pool_tmp, atomic_path(test_path) as test_tmp:
+        for name, tmp in (("pool", pool_tmp), ("test", test_tmp)):
+            split, key = SPLITS[name], f"{name}_size"
+            counts = count(root, categories, split)
+            empty = [c for c, n in zip(categories, counts) if n == 0]
+            if empty:
+                raise BadData(f"{root}: the {split} database of {empty} is empty")
+            total = int(sum(counts))
+            if data[key] is not None and data[key] > total:
+                raise BadConfig(f"data.{key} = {data[key]} is larger than the {total} images of {root} ({split})")
+            rows = np.arange(total) if data[key] is None else np.sort(rng.choice(total, data[key], replace=False))
+            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            with StoreWriter(tmp, (3, *size), class_names=categories, source="lsun", split=name,
+                             config=data) as writer:
+                stream_split(root, categories, split, rows, offsets, size, writer)
+                summary[name] = len(rows)
+                summary[f"{name}_class_counts"] = np.bincount(
+                    np.searchsorted(offsets, rows, side="right") - 1, minlength=len(categories)).tolist()
+    log.info("wrote %s and %s: %s", pool_path, test_path, summary)
+    return summary
