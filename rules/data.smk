@@ -32,8 +32,8 @@ rule prepare_data:
         data=get_data_params,
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=get_data_mem_mb,
+        runtime=get_data_runtime,
     conda:
         "../envs/asal.yaml"
     shell:

@@ -39,7 +39,8 @@ CELEBA_ATTRIBUTES = ["Bangs", "Blond_Hair", "Eyeglasses", "Wearing_Hat"]
 def write_celeba(root: Path, n: int = 90, size=(27, 22)) -> Path:
     """``root`` with img_align_celeba/*.jpg (H x W = ``size``), list_attr_celeba.txt, list_eval_partition.txt.
 
-    Eyeglasses is learnable (bright images have it); partitions cycle train, train, train, valid, test.
+    Eyeglasses is learnable (bright images have it), the other attributes alternate with the image number;
+    partitions cycle train, train, train, valid, test.
     """
     (root / "img_align_celeba").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)
@@ -49,7 +50,7 @@ def write_celeba(root: Path, n: int = 90, size=(27, 22)) -> Path:
         glasses = i % 3 == 0
         img = rng.integers(140, 255, (*size, 3)) if glasses else rng.integers(0, 110, (*size, 3))
         Image.fromarray(img.astype(np.uint8)).save(root / "img_align_celeba" / name, quality=90)
-        values = [rng.choice([1, -1]) for _ in CELEBA_ATTRIBUTES]
+        values = [1 if (i + j) % 2 == 0 else -1 for j in range(len(CELEBA_ATTRIBUTES))]
         values[CELEBA_ATTRIBUTES.index("Eyeglasses")] = 1 if glasses else -1
         attr_lines.append(name + " " + " ".join(f"{v:2d}" for v in values))
         part_lines.append(f"{name} {[0, 0, 0, 1, 2][i % 5]}")
@@ -60,22 +61,25 @@ def write_celeba(root: Path, n: int = 90, size=(27, 22)) -> Path:
 
 def write_lsun(root: Path, categories=("bedroom", "kitchen"), n_train: int = 40, n_val: int = 12,
                size=(30, 40)) -> Path:
-    """``root/{category}_{train,val}_lmdb``: LMDB databases of WebP-encoded images under hash-like keys."""
+    """``root/{category}_{train,val}_lmdb``: LMDB databases of WebP-encoded images under hash-like keys.
+
+    Each image is one colour, losslessly encoded, so it survives any crop and resize: red is its position in
+    its database, green 60 + 120 * the category's position in ``categories``.
+    """
     import io
 
     import lmdb
 
     root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(7)
     for label, category in enumerate(categories):
         for split, n in (("train", n_train), ("val", n_val)):
             env = lmdb.open(str(root / f"{category}_{split}_lmdb"), map_size=1 << 26)
             with env.begin(write=True) as txn:
                 for i in range(n):
-                    level = 60 + 120 * label
-                    img = np.clip(rng.normal(level, 20, (*size, 3)), 0, 255).astype(np.uint8)
+                    img = np.zeros((*size, 3), np.uint8)
+                    img[..., 0], img[..., 1] = i, min(255, 60 + 120 * label)
                     buf = io.BytesIO()
-                    Image.fromarray(img).save(buf, format="WEBP", quality=90)
+                    Image.fromarray(img).save(buf, format="WEBP", lossless=True)
                     txn.put(f"{category}-{split}-{i:05d}".encode(), buf.getvalue())
             env.close()
     return root

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
+from asal.config import validate_slice
+from asal.data import prepare_data
 from benchmark_formats import write_celeba, write_cifar10, write_lsun, write_svhn
 from conftest import REPO
 from test_workflow import snakemake
@@ -22,14 +24,14 @@ PRESETS = ["mnist2", "mnist10", "mnist10-cpu", "cifar2", "cifar10", "celeba-blon
 def stand_in_data(workdir, cifar_per_batch=20):
     """The four datasets' shipped formats, tiny, where the presets look for them (data/raw/...)."""
     raw = workdir / "data" / "raw"
-    write_cifar10(raw, per_batch=cifar_per_batch, n_test=cifar_per_batch)
-    write_svhn(raw / "svhn", n_train=10, n_extra=10, n_test=10)
-    write_celeba(raw / "celeba", n=10)
+    write_cifar10(raw, per_batch=cifar_per_batch, n_test=100)
+    write_svhn(raw / "svhn", n_train=60, n_extra=40, n_test=100)
+    write_celeba(raw / "celeba", n=20)
     write_lsun(raw / "lsun", categories=yaml.safe_load((REPO / "config/paper/lsun.yaml").read_text())
                ["experiments"]["lsun"]["data"]["classes"], n_train=2, n_val=1)
 
 
-def test_every_preset_plans_its_table_1_row(tmp_path):
+def test_every_preset_plans_its_table_1_row(tmp_path, monkeypatch):
     (tmp_path / "config").mkdir()
     shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
     stand_in_data(tmp_path)
@@ -55,6 +57,13 @@ def test_every_preset_plans_its_table_1_row(tmp_path):
     # mnist10-cpu stops the mnist10 preset at 2,000 labels: its runs' parameters say so.
     command = next(line for line in out.splitlines() if "--out results/mnist10/runs/random/seed0.csv" in line)
     assert '"budget": 2000' in command and '"new": 50' in command
+    # The presets' data settings fit the loaders: each new preset's data stage runs on the stand-ins.
+    monkeypatch.chdir(tmp_path)  # the presets' paths are relative to the workflow's directory
+    for name in names:
+        if experiments[name]["data"]["source"] != "mnist":
+            data = validate_slice(experiments[name]["data"], "data")
+            summary = prepare_data(data, tmp_path / name / "pool.h5", tmp_path / name / "test.h5")
+            assert summary["pool"] > 0 and summary["test"] > 0, name
 
 
 SHRUNKEN = {  # the cifar2 preset on 2 CPU cores in about a minute: everything small but the code path

@@ -26,13 +26,15 @@ TRAIN, TEST = 0, 2
 DEFAULT_SIZE = [64, 64]
 
 
-def _lines(path: Path) -> list[list[str]]:
+def _lines(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the file's non-blank lines."""
     if not path.is_file():
         raise BadData(f"{path}: no such file (CelebA ships {ATTRIBUTES} and {PARTITION} beside {IMAGES}/)")
     try:
-        return [line.split() for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadData(f"{path}: unreadable ({exc})") from None
+    return [(number, line.split()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def read_attribute(root: Path, attribute: str) -> dict[str, int]:
@@ -41,19 +43,19 @@ def read_attribute(root: Path, attribute: str) -> dict[str, int]:
     lines = _lines(path)
     if len(lines) < 2:
         raise BadData(f"{path}: truncated: no attribute-name line")
-    names = lines[1]
+    names = lines[1][1]
     if attribute not in names:
         raise BadConfig(f"data.attribute = {attribute!r} is not an attribute of {path} (it has: {', '.join(names)})")
     column = names.index(attribute)
     labels = {}
-    for number, fields in enumerate(lines[2:], start=3):
+    for number, fields in lines[2:]:
         if len(fields) != len(names) + 1:
             raise BadData(f"{path}: line {number} has {len(fields) - 1} attribute values, expected {len(names)}")
         value = fields[1 + column]
         if value not in ("1", "-1"):
             raise BadData(f"{path}: line {number}: {attribute} = {value!r}, expected 1 or -1")
         labels[fields[0]] = int(value == "1")
-    declared = lines[0][0] if lines[0] else "?"
+    declared = lines[0][1][0]
     if declared != str(len(labels)):
         raise BadData(f"{path}: declares {declared} images but lists {len(labels)} (truncated?)")
     return labels
@@ -62,7 +64,7 @@ def read_attribute(root: Path, attribute: str) -> dict[str, int]:
 def read_partition(root: Path) -> dict[str, int]:
     path = root / PARTITION
     out = {}
-    for number, fields in enumerate(_lines(path), start=1):
+    for number, fields in _lines(path):
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
             raise BadData(f"{path}: line {number} is {' '.join(fields)!r}, expected '<file> 0|1|2'")
         out[fields[0]] = int(fields[1])

@@ -13,7 +13,7 @@ from ..errors import BadData
 
 def decode_image(source: str | Path | bytes, *, channels: int, size: list[int] | None, where: str) -> np.ndarray:
     """One image as uint8 (H, W, C): converted to grayscale (``channels`` 1) or RGB (3), and, when ``size`` is
-    ``[height, width]``, centre-cropped to that aspect ratio and resized (``ImageOps.fit``, Lanczos).
+    ``[height, width]``, centre-cropped to that aspect ratio and resized (``ImageOps.fit``, bicubic).
 
     ``source`` is a file path or the encoded bytes (JPEG, PNG, WebP); ``where`` names it in errors.
     """
@@ -21,7 +21,7 @@ def decode_image(source: str | Path | bytes, *, channels: int, size: list[int] |
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img = img.convert("L" if channels == 1 else "RGB")
             if size:
-                img = ImageOps.fit(img, (size[1], size[0]), method=Image.Resampling.LANCZOS)
+                img = ImageOps.fit(img, (size[1], size[0]))
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadData(f"{where}: not a readable image ({type(exc).__name__}: {exc})") from None

@@ -39,8 +39,12 @@ def open_db(root: Path, category: str, split: str):
         raise BadData(f"{path}: not a readable LMDB database, or truncated ({exc})") from None
     # LMDB maps the file: reading a page past the end of a truncated file kills the process with SIGBUS
     # instead of raising, so compare the size the header promises with the file's before any read.
-    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
-    actual = (path / "data.mdb").stat().st_size
+    try:
+        needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+        actual = (path / "data.mdb").stat().st_size
+    except (lmdb.Error, OSError) as exc:
+        env.close()
+        raise BadData(f"{path}: not a readable LMDB database ({exc})") from None
     if actual < needed:
         env.close()
         raise BadData(f"{path}: truncated LMDB database (data.mdb has {actual} bytes, its header needs {needed})")
@@ -56,40 +60,56 @@ def count(root: Path, categories: list[str], split: str) -> list[int]:
     return counts
 
 
-def stream_split(root: Path, categories: list[str], split: str, rows: np.ndarray, offsets: np.ndarray,
-                 size: list[int], writer: StoreWriter) -> None:
-    """Decode and append the sorted global ``rows`` (positions in the categories' concatenation)."""
+def stream_split(root: Path, categories: list[str], split: str, rows: np.ndarray, counts: list[int],
+                 size: list[int], writer: StoreWriter) -> np.ndarray:
+    """Decode and append the sorted global ``rows`` (positions in the categories' concatenation, whose sizes
+    are ``counts``); return the labels written. Only the keys are walked; a value is read and decoded only
+    for a drawn row."""
     import lmdb
 
-    wanted = set(rows.tolist())
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    wanted = np.zeros(int(sum(counts)), dtype=bool)  # 1 byte per image: 10 MB for LSUN's 10M
+    wanted[rows] = True
     batch: list[np.ndarray] = []
     labels: list[int] = []
     orig: list[int] = []
-    bar = tqdm(total=len(rows), desc=f"LSUN {split}", unit="img", mininterval=10)
-    for label, category in enumerate(categories):
-        env = open_db(root, category, split)
-        where = f"{root / f'{category}_{split}_lmdb'}"
-        try:
-            with env.begin() as txn:
-                for position, (key, value) in enumerate(txn.cursor()):
-                    row = int(offsets[label]) + position
-                    if row not in wanted:
-                        continue
-                    batch.append(decode_image(bytes(value), channels=3, size=size, where=f"{where} key {key!r}"))
-                    labels.append(label)
-                    orig.append(row)
-                    if len(batch) == ROWS_PER_CHUNK:
-                        writer.append(to_nchw(batch), np.array(labels), np.array(orig))
-                        bar.update(len(batch))
-                        batch, labels, orig = [], [], []
-        except lmdb.Error as exc:
-            raise BadData(f"{where}: unreadable LMDB database, or truncated ({exc})") from None
-        finally:
-            env.close()
-    if batch:
+    written: list[np.ndarray] = []
+
+    def flush():
         writer.append(to_nchw(batch), np.array(labels), np.array(orig))
+        written.append(np.array(labels))
         bar.update(len(batch))
-    bar.close()
+        batch.clear(), labels.clear(), orig.clear()
+
+    with tqdm(total=len(rows), desc=f"LSUN {split}", unit="img", mininterval=10) as bar:
+        for label, category in enumerate(categories):
+            where = root / f"{category}_{split}_lmdb"
+            env = open_db(root, category, split)
+            try:
+                with env.begin() as txn:
+                    cursor = txn.cursor()
+                    for position, key in enumerate(cursor.iternext(keys=True, values=False)):
+                        if position == counts[label]:  # grown since it was counted: read what was counted
+                            break
+                        row = int(offsets[label]) + position
+                        if not wanted[row]:
+                            continue
+                        batch.append(decode_image(bytes(cursor.value()), channels=3, size=size,
+                                                  where=f"{where} key {bytes(key)!r}"))
+                        labels.append(label)
+                        orig.append(row)
+                        if len(batch) == ROWS_PER_CHUNK:
+                            flush()
+            except lmdb.Error as exc:
+                raise BadData(f"{where}: unreadable LMDB database, or truncated ({exc})") from None
+            finally:
+                env.close()
+        if batch:
+            flush()
+    out = np.concatenate([np.zeros(0, np.int64), *written])
+    if len(out) != len(rows):  # the databases changed between counting and reading
+        raise BadData(f"{root}: {len(rows)} {split} images were drawn but {len(out)} were read")
+    return out
 
 
 def prepare_lsun(data: dict, pool_path: str | Path, test_path: str | Path) -> dict:
@@ -115,12 +135,10 @@ def prepare_lsun(data: dict, pool_path: str | Path, test_path: str | Path) -> di
             if data[key] is not None and data[key] > total:
                 raise BadConfig(f"data.{key} = {data[key]} is larger than the {total} images of {root} ({split})")
             rows = np.arange(total) if data[key] is None else np.sort(rng.choice(total, data[key], replace=False))
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
             with StoreWriter(tmp, (3, *size), class_names=categories, source="lsun", split=name,
                              config=data) as writer:
-                stream_split(root, categories, split, rows, offsets, size, writer)
-                summary[name] = len(rows)
-                summary[f"{name}_class_counts"] = np.bincount(
-                    np.searchsorted(offsets, rows, side="right") - 1, minlength=len(categories)).tolist()
+                labels = stream_split(root, categories, split, rows, counts, size, writer)
+            summary[name] = len(labels)
+            summary[f"{name}_class_counts"] = np.bincount(labels, minlength=len(categories)).tolist()
     log.info("wrote %s and %s: %s", pool_path, test_path, summary)
     return summary
