@@ -76,6 +76,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--pool-size", type=int, help="default: the preset's pool size for its source")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--index", help="nearest-neighbour index to time instead of the preset's matching.index")
     parser.add_argument("--out", help="write the measurements as JSON here")
     args = parser.parse_args(argv)
 
@@ -101,7 +102,7 @@ def main(argv=None) -> dict:
     n_codes = asal["batch_size"] or al["new"]
     ascent, t_ascent = timed(lambda: uncertainty_ascent(generator, model, n_codes, steps=asal["steps"],
                                                         lr=asal["lr"], seed=0, device=device))
-    result = {"experiment": name, "pool_size": pool_size, "image_shape": list(shape), "device": str(device),
+    result = {"experiment": name, "pool_size": pool_size, "index": args.index or exp["matching"]["index"], "image_shape": list(shape), "device": str(device),
               "threads": args.threads, "host": platform.node(), "train_s": t_train, "scan_s": t_scan,
               "ascent_s": t_ascent, "spaces": {}}
     for space in exp["matching"]["spaces"]:
@@ -112,7 +113,8 @@ def main(argv=None) -> dict:
         fit_rows = rng.choice(pool_size, min(pool_size, exp["matching"]["pca_fit_samples"]), replace=False)
         pca, t_pca = timed(lambda: PCA(exp["matching"]["pca_dims"], random_state=0).fit(feats[fit_rows]))
         projection = PCAProjection(pca.mean_, pca.components_, pca.explained_variance_ratio_)
-        index, t_index = timed(lambda: make_index(exp["matching"]["index"]).build(projection.transform(feats)))
+        index, t_index = timed(lambda: make_index(args.index or exp["matching"]["index"])
+                               .build(projection.transform(feats)))
         queries, t_embed = timed(lambda: projection.transform(features(fn, (ascent.images.numpy() * 255)
                                                                        .round().astype(np.uint8), device)))
         _, t_search = timed(lambda: match_without_replacement(index, queries, al["new"], set(labelled.tolist()),
