@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from sklearn.decomposition import PCA
 
 from asal.config import validate_config
 from asal.device import resolve_device, set_threads
@@ -108,8 +109,6 @@ def main(argv=None) -> dict:
     for space in exp["matching"]["spaces"]:
         fn = embed_fn(space, shape, exp, device)
         feats, t_pool_feats = timed(lambda: features(fn, pool, device))
-        from sklearn.decomposition import PCA
-
         fit_rows = rng.choice(pool_size, min(pool_size, exp["matching"]["pca_fit_samples"]), replace=False)
         pca, t_pca = timed(lambda: PCA(exp["matching"]["pca_dims"], random_state=0).fit(feats[fit_rows]))
         projection = PCAProjection(pca.mean_, pca.components_, pca.explained_variance_ratio_)

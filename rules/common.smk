@@ -64,12 +64,16 @@ def get_data_files(wildcards):
 DATA_RESOURCES = {"svhn": (12000, 60), "celeba": (8000, 240), "lsun": (4000, 2880)}
 
 
+def data_resources(wildcards):
+    return DATA_RESOURCES.get(get_experiment(wildcards)["data"]["source"], (4000, 30))
+
+
 def get_data_mem_mb(wildcards):
-    return DATA_RESOURCES.get(get_experiment(wildcards)["data"]["source"], (4000, 30))[0]
+    return data_resources(wildcards)[0]
 
 
 def get_data_runtime(wildcards):
-    return DATA_RESOURCES.get(get_experiment(wildcards)["data"]["source"], (4000, 30))[1]
+    return data_resources(wildcards)[1]
 
 
 def get_al_params(wildcards):

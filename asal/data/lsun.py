@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ..errors import BadConfig, BadData
 from .images import decode_image, to_nchw
-from .store import ROWS_PER_CHUNK, StoreWriter, atomic_path
+from .store import ROWS_PER_CHUNK, StoreWriter, atomic_path, subsample
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ def stream_split(root: Path, categories: list[str], split: str, rows: np.ndarray
         writer.append(to_nchw(batch), np.array(labels), np.array(orig))
         written.append(np.array(labels))
         bar.update(len(batch))
-        batch.clear(), labels.clear(), orig.clear()
+        batch.clear()
+        labels.clear()
+        orig.clear()
 
     with tqdm(total=len(rows), desc=f"LSUN {split}", unit="img", mininterval=10) as bar:
         for label, category in enumerate(categories):
@@ -131,10 +133,7 @@ def prepare_lsun(data: dict, pool_path: str | Path, test_path: str | Path) -> di
             empty = [c for c, n in zip(categories, counts) if n == 0]
             if empty:
                 raise BadData(f"{root}: the {split} database of {empty} is empty")
-            total = int(sum(counts))
-            if data[key] is not None and data[key] > total:
-                raise BadConfig(f"data.{key} = {data[key]} is larger than the {total} images of {root} ({split})")
-            rows = np.arange(total) if data[key] is None else np.sort(rng.choice(total, data[key], replace=False))
+            rows = subsample(int(sum(counts)), data[key], rng, key, f"{root} ({split})")
             with StoreWriter(tmp, (3, *size), class_names=categories, source="lsun", split=name,
                              config=data) as writer:
                 labels = stream_split(root, categories, split, rows, counts, size, writer)

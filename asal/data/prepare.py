@@ -12,7 +12,7 @@ from .celeba import load_celeba
 from .cifar import load_cifar10
 from .lsun import prepare_lsun
 from .mnist import DEFAULT_MNIST_PATH, load_mnist
-from .store import atomic_path, write_split
+from .store import atomic_path, subsample, write_split
 from .svhn import load_svhn
 from .user_formats import load_idx, load_imagefolder, load_npz
 
@@ -30,7 +30,7 @@ def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
         train, test = load_mnist(path)
         return train, test, path, path
     benchmarks = {  # datasets that ship their own test split, read from the folder they ship in
-        "cifar10": lambda p: load_cifar10(p),
+        "cifar10": load_cifar10,
         "svhn": lambda p: load_svhn(p, extra=data.get("extra", True)),
         "celeba": lambda p: load_celeba(p, attribute=data.get("attribute"), image_size=data["image_size"]),
     }
@@ -97,15 +97,6 @@ def keep_classes(split: Split, classes: list) -> tuple[np.ndarray, np.ndarray, n
     lookup = {c: i for i, c in enumerate(classes)}
     ids = np.array([lookup[v] for v in labels[rows].tolist()], dtype=np.int64)
     return images[rows], ids, rows
-
-
-def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:
-    """Sorted positions of a seeded draw of ``size`` of ``n_available`` (all when size is None)."""
-    if size is None:
-        return np.arange(n_available)
-    if size > n_available:
-        raise BadConfig(f"data.{key} = {size} is larger than the {n_available} images available in {where}")
-    return np.sort(rng.choice(n_available, size=size, replace=False))
 
 
 def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> dict:

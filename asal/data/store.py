@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..config import canonical_json, config_hash
-from ..errors import BadData
+from ..errors import BadConfig, BadData
 
 ROWS_PER_CHUNK = 1024
 CHUNK_BYTES = 1 << 20
@@ -44,11 +44,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:
+    """Sorted positions of a seeded draw of ``size`` of ``n_available`` (all when size is None)."""
+    if size is None:
+        return np.arange(n_available)
+    if size > n_available:
+        raise BadConfig(f"data.{key} = {size} is larger than the {n_available} images available in {where}")
+    return np.sort(rng.choice(n_available, size=size, replace=False))
+
+
 class StoreWriter:
     """Append-only writer of one split (for sources too large to hold in memory, such as LSUN).
 
-    ``images`` grows by rows in chunks of :data:`ROWS_PER_CHUNK`; ``close`` writes labels, source rows and
-    the attributes (on leaving a ``with`` block without error). Write to a temporary path (:func:`atomic_path`) and rename it after ``close``.
+    ``images`` grows by rows, chunked at most :data:`ROWS_PER_CHUNK` rows or about :data:`CHUNK_BYTES`;
+    ``close`` (on leaving a ``with`` block without error) writes labels, source rows and the attributes.
+    Write to a temporary path (:func:`atomic_path`) and rename it after ``close``.
     """
 
     def __init__(self, path: Path, image_shape: tuple[int, int, int], *, class_names: list, source: str,
