@@ -1,15 +1,20 @@
-"""Tiny data the tests make themselves: a few hundred small images with a known, learnable class structure."""
+"""Tiny data the tests make themselves (a few hundred small images with a known, learnable class structure),
+and the tiny end-to-end workflow run once per session."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,3 +97,54 @@ def tiny_stores(tmp_path, npz_data):
 
     prepare_data(data_slice(source="npz", path=str(npz_data)), tmp_path / "pool.h5", tmp_path / "test.h5")
     return read_split(tmp_path / "pool.h5"), read_split(tmp_path / "test.h5")
+
+
+#: The tiny end-to-end experiment: 300 pool images of 10x10, every stage at a few steps, about 2 min here.
+TINY = {
+    "experiments": {
+        "tiny": {
+            "data": {"source": "npz", "path": "raw/tiny.npz", "test_fraction": 0.25},
+            "classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30, "weight_decay": 0.01},
+            "al": {"initial": 10, "new": 10, "budget": 40},
+            "gan": {"iterations": 4, "batch_size": 16, "critic_iters": 1, "latent_dim": 8},
+            "autoencoder": {"steps": 10, "batch_size": 32, "code_dim": 16},
+            "oracle": {"model": "cnn", "steps": 20, "batch_size": 32},
+            "matching": {"pca_dims": 5},
+            "asal": {"steps": 10, "lr": 0.05},
+            "seeds": [0, 1],
+            "strategies": ["random", "max-entropy", "asal-raw", "asal-disc", "asal-cls"],
+        }
+    }
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config").mkdir(exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def tiny_workdir(workdir: Path, config: dict = TINY) -> Path:
+    """A folder ready for `snakemake -d`: raw/tiny.npz (400 images, 3 classes, 10x10) and config/config.yaml."""
+    (workdir / "raw").mkdir(parents=True)
+    x, y = make_images(400, n_classes=3, side=10)
+    np.savez(workdir / "raw" / "tiny.npz", x=x, y=y)
+    write_config(workdir, config)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory) -> Path:
+    """The tiny workflow run once locally (`snakemake --cores 2`): shared by the workflow and SLURM tests."""
+    workdir = tiny_workdir(tmp_path_factory.mktemp("wf"))
+    snakemake(workdir)
+    return workdir
+
+

@@ -12,8 +12,7 @@ from snakemake.utils import update_config
 from asal.config import validate_slice
 from asal.data import prepare_data
 from benchmark_formats import write_celeba, write_cifar10, write_lsun, write_svhn
-from conftest import REPO
-from test_workflow import snakemake
+from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.e2e
 

@@ -14,35 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, make_images
+from conftest import REPO, TINY, make_images, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
-
-TINY = {
-    "experiments": {
-        "tiny": {
-            "data": {"source": "npz", "path": "raw/tiny.npz", "test_fraction": 0.25},
-            "classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 30, "weight_decay": 0.01},
-            "al": {"initial": 10, "new": 10, "budget": 40},
-            "gan": {"iterations": 4, "batch_size": 16, "critic_iters": 1, "latent_dim": 8},
-            "autoencoder": {"steps": 10, "batch_size": 32, "code_dim": 16},
-            "oracle": {"model": "cnn", "steps": 20, "batch_size": 32},
-            "matching": {"pca_dims": 5},
-            "asal": {"steps": 10, "lr": 0.05},
-            "seeds": [0, 1],
-            "strategies": ["random", "max-entropy", "asal-raw", "asal-disc", "asal-cls"],
-        }
-    }
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
 
 def planned_outputs(workdir: Path) -> set[str]:
     """The output files a dry run of the default target would (re)make."""
@@ -59,22 +33,6 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
     jobs.pop("all", None)
     return jobs
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config").mkdir(exist_ok=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-@pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("wf")
-    (workdir / "raw").mkdir()
-    x, y = make_images(400, n_classes=3, side=10)
-    np.savez(workdir / "raw" / "tiny.npz", x=x, y=y)
-    write_config(workdir, TINY)
-    snakemake(workdir)
-    return workdir
 
 
 def test_outputs(workflow_run):

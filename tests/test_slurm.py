@@ -1,0 +1,40 @@
+"""The tiny workflow through a real single-node SLURM cluster with the project's own profiles/slurm: every
+job goes through sbatch, and its runs equal the local run's (the session's `workflow_run`)."""
+
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, TINY, snakemake, tiny_workdir
+from slurm_cluster import single_node_slurm, why_not_possible
+
+pytestmark = pytest.mark.e2e
+
+#: The tiny workflow cut to one seed and three strategies (one ASAL): 23 jobs through sbatch, about 270 s here.
+STRATEGIES = ["random", "max-entropy", "asal-raw"]
+SLURM_TINY = {"experiments": {"tiny": {**TINY["experiments"]["tiny"], "seeds": [0], "strategies": STRATEGIES}}}
+#: What a run must reproduce exactly; the seconds columns are timings and differ.
+SAME = ["cycle", "n_labelled", "test_accuracy", "n_selected", "selected_entropy"]
+
+
+def test_tiny_workflow_through_slurm_equals_a_local_run(workflow_run, tmp_path):
+    reason = why_not_possible()
+    if reason:
+        pytest.skip(f"no SLURM test here: {reason}")
+    cluster = tiny_workdir(tmp_path / "cluster", SLURM_TINY)
+    with single_node_slurm(tmp_path / "slurm"):
+        start = time.perf_counter()
+        result = snakemake(cluster, "--profile", str(REPO / "profiles" / "slurm"), "--jobs", "8")
+        seconds = time.perf_counter() - start
+    log = result.stdout + result.stderr
+    submitted = {line.split("SLURM jobid ")[1].split()[0] for line in log.splitlines() if "SLURM jobid " in line}
+    print(f"SLURM run: {seconds:.0f} s, {len(submitted)} jobs submitted with sbatch")
+    planned = int(log.split("Job stats:")[1].split("total")[1].split()[0])
+    assert len(submitted) == planned - 1  # every job of the DAG but `all`, a local rule
+    for strategy in STRATEGIES:
+        for name, columns in ((f"{strategy}/seed0_indices.csv", None), (f"{strategy}/seed0.csv", SAME)):
+            local, other = (pd.read_csv(wd / "results/tiny/runs" / name, usecols=columns)
+                            for wd in (workflow_run, cluster))
+            pd.testing.assert_frame_equal(local, other)
+    assert (cluster / "results/tiny/accuracy.pdf").read_bytes()[:5] == b"%PDF-"
