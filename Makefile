@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # One job thread per real core: on a 2-core machine, --cores 8 runs the GAN beside six AL jobs and thrashes.
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
-TARGET ?= results/mnist10/accuracy.pdf results/mnist10/entropy.pdf results/mnist10/timings.pdf results/mnist10/samples.png
+TARGET ?= results/mnist10/accuracy.pdf results/mnist10/entropy.pdf results/mnist10/timings.pdf results/mnist10/samples.png \
+	results/mnist10/config.yaml
 
-.PHONY: run test lint install unlock clean-results
+.PHONY: run test lint install unlock report clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +27,10 @@ test: install
 
 lint: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+# One self-contained HTML page of what `make run` made: figures, tables, sample grids and the config, captioned.
+report: install
+	$(BIN)/snakemake --report results/report.html $(TARGET)
 
 # After a hard kill of Snakemake (SIGKILL, a closed session): remove the lock it left, keep every output.
 unlock: install

@@ -11,6 +11,10 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+# `snakemake --report results/report.html`: the description on its front page; captions in docs/captions/.
+report: "docs/captions/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/generative.smk"

@@ -42,6 +42,13 @@ def _add_strategy_file_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--oracle-metrics", help="gaal: the oracle's metrics JSON (its test accuracy is recorded)")
 
 
+def _json_params(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadConfig(f"--params is not valid JSON: {exc}") from None
+
+
 def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str | None = None) -> dict:
     """The validated config slice for a stage: one section's body, or a dict of several sections.
 
@@ -49,10 +56,7 @@ def _slice(args: argparse.Namespace, sections: tuple[str, ...], schema_def: str 
     (the ``oracle`` section is a ``classifier``).
     """
     if args.params is not None:
-        try:
-            raw = json.loads(args.params)
-        except json.JSONDecodeError as exc:
-            raise BadConfig(f"--params is not valid JSON: {exc}") from None
+        raw = _json_params(args.params)
         if len(sections) == 1:
             return validate_slice(raw, schema_def or sections[0])
         unknown = set(raw) - set(sections)
@@ -259,6 +263,12 @@ def cmd_summarize(args):
     log.info("strategies:\n%s", strategies.to_string(index=False))
 
 
+def cmd_write_config(args):
+    from .config import write_experiment_config
+
+    write_experiment_config(args.experiment, _json_params(args.params), args.out)
+
+
 def cmd_table(args):
     import pandas as pd
 
@@ -434,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
         p.add_argument("--title", default="")
         p.set_defaults(func=cmd_plot_summary, plot=function)
+
+    p = sub.add_parser("write-config", help="one experiment's config, defaults filled, as a config file")
+    p.add_argument("--params", required=True, help="the experiment's config as JSON (what the rule passes)")
+    p.add_argument("--experiment", required=True, help="its name: the file holds experiments.<name>")
+    p.add_argument("--out", required=True, help="output: a YAML config file")
+    p.set_defaults(func=cmd_write_config)
 
     p = sub.add_parser("table", help="markdown tables of a summary: accuracy at given labelled-set sizes")
     p.add_argument("--summary", required=True, help="summary.csv written by summarize")

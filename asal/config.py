@@ -69,6 +69,19 @@ def check_experiment(exp: dict, where: str) -> None:
     check_asal(exp["asal"], exp["al"], f"{where}.asal")
 
 
+def write_experiment_config(name: str, exp: dict, out: str | Path) -> None:
+    """Write one experiment's validated config, defaults filled, as a config file of its own.
+
+    The file is what ``snakemake --configfile FILE`` reads, so the results it sits beside can be rerun from it.
+    """
+    from .data.store import atomic_path
+
+    config = validate_config({"experiments": {name: exp}}, f"experiment {name!r}")
+    header = f"# The configuration that made results/{name}/ (defaults filled), written by `asal write-config`.\n"
+    with atomic_path(out) as tmp:
+        tmp.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None))
+
+
 def load_config(path: str | Path) -> dict:
     path = Path(path)
     try:

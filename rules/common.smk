@@ -151,6 +151,10 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
+def get_experiment_params(wildcards):
+    return as_json(get_experiment(wildcards))
+
+
 def get_gan_params(wildcards):
     return as_json(get_experiment(wildcards)["gan"])
 
@@ -243,16 +247,18 @@ def get_sample_examples(wildcards):
     )
 
 
-def get_figures(exp):
-    """An experiment's figures: accuracy, entropy and timings, and Fig. 2's samples if it runs ASAL."""
-    figures = [f"results/{exp}/{name}.pdf" for name in ("accuracy", "entropy", "timings")]
+def get_results(exp):
+    """An experiment's figures (accuracy, entropy and timings, and Fig. 2's samples if it runs ASAL) and the
+    config that made them."""
+    results = [f"results/{exp}/{name}.pdf" for name in ("accuracy", "entropy", "timings")]
+    results.append(f"results/{exp}/config.yaml")
     if get_generative_strategies(exp):
-        figures.append(f"results/{exp}/samples.png")
-    return figures
+        results.append(f"results/{exp}/samples.png")
+    return results
 
 
 def get_all_targets():
     return [
-        *(figure for exp in EXPERIMENTS for figure in get_figures(exp)),
+        *(result for exp in EXPERIMENTS for result in get_results(exp)),
         *(target for exp in EXPERIMENTS for target in get_preprocessing_targets(exp)),
     ]

@@ -6,7 +6,12 @@ rule train_gan:
         pool="data/{exp}/pool.h5",
     output:
         model="models/{exp}/gan.pt",
-        samples="models/{exp}/gan_samples.png",
+        samples=report(
+            "models/{exp}/gan_samples.png",
+            caption="../docs/captions/gan_samples.rst",
+            category="{exp}",
+            subcategory="Pre-processing",
+        ),
         losses="models/{exp}/gan_losses.csv",
     log:
         "logs/train_gan/{exp}.log",
@@ -78,7 +83,12 @@ rule train_autoencoder:
         test="data/{exp}/test.h5",
     output:
         model="models/{exp}/autoencoder.pt",
-        reconstructions="models/{exp}/autoencoder_reconstructions.png",
+        reconstructions=report(
+            "models/{exp}/autoencoder_reconstructions.png",
+            caption="../docs/captions/autoencoder_reconstructions.rst",
+            category="{exp}",
+            subcategory="Pre-processing",
+        ),
         metrics="models/{exp}/autoencoder_metrics.json",
     log:
         "logs/train_autoencoder/{exp}.log",

@@ -1,9 +1,43 @@
+# The config file costs less than an sbatch submission: write it on the submitting host.
+localrules:
+    write_config,
+
+
+rule write_config:
+    output:
+        report(
+            "results/{exp}/config.yaml",
+            caption="../docs/captions/config.rst",
+            category="{exp}",
+            subcategory="Configuration",
+        ),
+    log:
+        "logs/write_config/{exp}.log",
+    params:
+        experiment=get_experiment_params,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal write-config --params {params.experiment:q} --experiment {wildcards.exp:q} --out {output} 2> {log}"
+
+
 rule summarize_runs:
     input:
         get_run_csvs,
     output:
-        summary="results/{exp}/summary.csv",
-        strategies="results/{exp}/strategies.csv",
+        summary=report(
+            "results/{exp}/summary.csv", caption="../docs/captions/summary.rst", category="{exp}", subcategory="Tables"
+        ),
+        strategies=report(
+            "results/{exp}/strategies.csv",
+            caption="../docs/captions/strategies.rst",
+            category="{exp}",
+            subcategory="Tables",
+        ),
     log:
         "logs/summarize_runs/{exp}.log",
     threads: 1
@@ -20,7 +54,9 @@ rule plot_accuracy:
     input:
         "results/{exp}/summary.csv",
     output:
-        report("results/{exp}/accuracy.pdf", caption="../docs/captions/accuracy.rst", category="{exp}"),
+        report(
+            "results/{exp}/accuracy.pdf", caption="../docs/captions/accuracy.rst", category="{exp}", subcategory="Figures"
+        ),
     log:
         "logs/plot_accuracy/{exp}.log",
     threads: 1
@@ -37,7 +73,9 @@ rule plot_entropy:
     input:
         "results/{exp}/summary.csv",
     output:
-        report("results/{exp}/entropy.pdf", caption="../docs/captions/entropy.rst", category="{exp}"),
+        report(
+            "results/{exp}/entropy.pdf", caption="../docs/captions/entropy.rst", category="{exp}", subcategory="Figures"
+        ),
     log:
         "logs/plot_entropy/{exp}.log",
     threads: 1
@@ -54,7 +92,9 @@ rule plot_timings:
     input:
         "results/{exp}/summary.csv",
     output:
-        report("results/{exp}/timings.pdf", caption="../docs/captions/timings.rst", category="{exp}"),
+        report(
+            "results/{exp}/timings.pdf", caption="../docs/captions/timings.rst", category="{exp}", subcategory="Figures"
+        ),
     log:
         "logs/plot_timings/{exp}.log",
     threads: 1
@@ -95,7 +135,9 @@ rule plot_samples:
     input:
         get_sample_examples,
     output:
-        report("results/{exp}/samples.png", caption="../docs/captions/samples.rst", category="{exp}"),
+        report(
+            "results/{exp}/samples.png", caption="../docs/captions/samples.rst", category="{exp}", subcategory="Figures"
+        ),
     log:
         "logs/plot_samples/{exp}.log",
     threads: 1

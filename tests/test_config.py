@@ -1,5 +1,6 @@
 """The schema: defaults, unknown keys, documentation of every key, and the shipped config files."""
 
+import json
 import re
 
 import pytest
@@ -101,6 +102,29 @@ def test_shipped_config_validates(tmp_path):
     mnist2 = config["experiments"]["mnist2"]
     assert mnist2["data"]["classes"] == [5, 7] and mnist2["classifier"]["model"] == "linear"
     assert config["experiments"]["mnist10"]["data"]["pool_size"] == 50000
+
+
+def test_written_experiment_config_is_a_config_file_that_reloads_identically(tmp_path):
+    """`asal write-config` (rule write_config): results/<exp>/config.yaml, defaults filled, loadable as is."""
+    from asal.cli import main
+
+    shipped = load_config(REPO / "config" / "config.yaml")
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]["mnist2"]
+    out = tmp_path / "config.yaml"
+    assert main(["write-config", "--params", json.dumps(raw), "--experiment", "mnist2", "--out", str(out)]) == 0
+    assert out.read_text().startswith("# The configuration that made results/mnist2/")
+    assert load_config(out) == {"experiments": {"mnist2": shipped["experiments"]["mnist2"]}}
+
+
+def test_write_config_rejects_a_bad_experiment_and_leaves_no_file(tmp_path, capsys):
+    from asal.cli import main
+
+    out = tmp_path / "config.yaml"
+    bad = {"data": {"source": "npz", "path": "x.npz"}, "al": {"initial": 10, "new": 10, "budgett": 40}}
+    assert main(["write-config", "--params", json.dumps(bad), "--experiment", "x", "--out", str(out)]) == 2
+    assert "budgett" in capsys.readouterr().err and not out.exists()
+    assert main(["write-config", "--params", "{", "--experiment", "x", "--out", str(out)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err and not out.exists()
 
 
 def merged(*overlays):

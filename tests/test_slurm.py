@@ -31,7 +31,7 @@ def test_tiny_workflow_through_slurm_equals_a_local_run(workflow_run, tmp_path):
     submitted = {line.split("SLURM jobid ")[1].split()[0] for line in log.splitlines() if "SLURM jobid " in line}
     print(f"SLURM run: {seconds:.0f} s, {len(submitted)} jobs submitted with sbatch")
     planned = int(log.split("Job stats:")[1].split("total")[1].split()[0])
-    assert len(submitted) == planned - 1  # every job of the DAG but `all`, a local rule
+    assert len(submitted) == planned - 2  # every job but the local rules: `all` and write_config
     for strategy in STRATEGIES:
         for name, columns in ((f"{strategy}/seed0_indices.csv", None), (f"{strategy}/seed0.csv", SAME)):
             local, other = (pd.read_csv(wd / "results/tiny/runs" / name, usecols=columns)

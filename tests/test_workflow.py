@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from asal.config import load_config, validate_config
 from conftest import REPO, TINY, make_images, snakemake, write_config
 
 pytestmark = pytest.mark.e2e
@@ -59,12 +60,37 @@ def test_outputs(workflow_run):
     for figure in ("entropy.pdf", "timings.pdf"):
         assert (wd / "results/tiny" / figure).read_bytes()[:5] == b"%PDF-"
     assert (wd / "results/tiny/samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_config(wd / "results/tiny/config.yaml") == validate_config(TINY)  # a config file, defaults filled
     for strategy in ("asal-raw", "asal-disc", "asal-cls"):
         with np.load(wd / f"results/tiny/samples/{strategy}.npz") as examples:
             assert bool(examples["replay_matches"]), f"{strategy}: the replay did not pick what the run picked"
             indices = pd.read_csv(wd / f"results/tiny/runs/{strategy}/seed0_indices.csv")
             assert examples["pool_idx"].tolist() == indices.pool_idx[indices.cycle == 1].tolist()
             assert examples["synthetic"].shape == (10, 1, 10, 10)
+
+
+def report_script(html: str, name: str):
+    """The JSON a Snakemake report embeds as ``var <name> = {...};`` (results, categories)."""
+    return json.loads(re.search(rf"var {name} = (\{{.*?\}});\n", html, re.S).group(1))
+
+
+def test_report_holds_every_figure_table_and_config_with_captions(workflow_run, tmp_path):
+    out = tmp_path / "report.html"
+    snakemake(workflow_run, "--report", str(out))
+    html = out.read_text()
+    categories = {sub: sorted(files) for sub, files in report_script(html, "categories")["tiny"].items()}
+    assert categories == {
+        "Figures": [f"results/tiny/{name}" for name in ("accuracy.pdf", "entropy.pdf", "samples.png", "timings.pdf")],
+        "Tables": ["results/tiny/strategies.csv", "results/tiny/summary.csv"],
+        "Pre-processing": ["models/tiny/autoencoder_reconstructions.png", "models/tiny/gan_samples.png"],
+        "Configuration": ["results/tiny/config.yaml"],
+    }
+    results = report_script(html, "results")
+    assert len(results) == 9
+    for entry in results.values():
+        assert "tiny" in entry["caption"] and len(entry["caption"]) > 200, entry["name"]  # the wildcard filled in
+        assert entry["data_uri"].startswith(f"data:{entry['mime_type']}")
+    assert "tiny" in html and "Mayer" in html  # the front page: the workflow description and the experiment
 
 
 def test_preprocessing_outputs(workflow_run):
@@ -95,7 +121,8 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
         write_config(wd, config)
         return planned_jobs(wd)
 
-    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1}
+    config_file = {"write_config": 1}  # results/tiny/config.yaml follows every edit of the experiment
+    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1, **config_file}
     samples = {"replay_selection": 3, "plot_samples": 1}  # asal-raw, asal-disc, asal-cls
     downstream = {"run_al": 10, **figures, **samples}
     assert edit(al__budget=50) == downstream
@@ -106,9 +133,10 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
                                     "build_index": 1, "run_al": 6, **figures, **samples}
     assert {"features/tiny/disc.h5", "features/tiny/disc_pca.h5", "features/tiny/disc_kdtree.index"} <= planned_outputs(wd)
     # no run uses the autoencoder's space here, so its chain stops at the index
-    assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1}
+    assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1,
+                                           **config_file}
     assert {"features/tiny/auto.h5", "features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
-    assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1}
+    assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1, **config_file}
     matched_runs = {"run_al": 4, **figures, "replay_selection": 2, "plot_samples": 1}  # asal-raw, asal-disc
     assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3, **matched_runs}
     assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3, **matched_runs}
@@ -190,7 +218,8 @@ def test_gaal_adba_and_full_through_the_workflow(binary_run, tmp_path):
         write_config(copy, config)
         return planned_jobs(copy)
 
-    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1}
+    config_file = {"write_config": 1}  # results/tiny/config.yaml follows every edit of the experiment
+    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1, **config_file}
     assert edit("adba", "points", 6) == {"run_adba": 1, **figures}
     assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_adba": 1, **figures}
     assert edit("full", "steps", 50) == {"run_al": 1, **figures}  # the bound only
