@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # One job thread per real core: on a 2-core machine, --cores 8 runs the GAN beside six AL jobs and thrashes.
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
-TARGET ?= results/mnist10/accuracy.pdf results/mnist10/entropy.pdf results/mnist10/timings.pdf results/mnist10/samples.png \
-	results/mnist10/config.yaml
+TARGET ?= $(addprefix results/mnist10/,accuracy.pdf accuracy.png entropy.pdf entropy.png timings.pdf timings.png \
+	samples.png tables.html config.yaml)
 
 .PHONY: run test lint install unlock report clean-results
 

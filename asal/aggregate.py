@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import BadData
@@ -92,6 +94,42 @@ def accuracy_table(summary: pd.DataFrame, at: list[int]) -> pd.DataFrame:
                 row[n] = ""
         cells[strategy] = row
     return pd.DataFrame.from_dict(cells, orient="index", columns=at).rename_axis("strategy")
+
+
+#: The per-strategy columns that tables show, in this order.
+STRATEGY_COLUMNS = ["strategy", "final_n_labelled", "final_accuracy", "mean_accuracy_over_cycles",
+                    "mean_selected_entropy", "mean_select_seconds"]
+
+
+def checkpoints(summary: pd.DataFrame, most: int = 6) -> list[int]:
+    """Up to ``most`` labelled-set sizes spread evenly over the runs' sizes, first and last included
+    (``full``'s single size, the whole pool, aside)."""
+    sizes = sorted(int(n) for n in summary.loc[summary.strategy != "full", "n_labelled"].unique())
+    if len(sizes) <= most:
+        return sizes
+    return [sizes[i] for i in sorted(set(np.linspace(0, len(sizes) - 1, most).round().astype(int)))]
+
+
+def html_tables(summary: pd.DataFrame, strategies: pd.DataFrame, title: str = "") -> str:
+    """A small self-contained HTML page: :func:`accuracy_table` at :func:`checkpoints` and the per-strategy
+    table, for the Snakemake report (which shows HTML but only offers CSV files for download)."""
+    per_strategy = strategies[STRATEGY_COLUMNS].set_index("strategy")
+    for column in ("final_accuracy", "mean_accuracy_over_cycles"):
+        per_strategy[column] *= 100
+    per_strategy = per_strategy.rename(columns={
+        "final_n_labelled": "labels at the end", "final_accuracy": "accuracy at the end (%)",
+        "mean_accuracy_over_cycles": "mean accuracy over cycles (%)",
+        "mean_selected_entropy": "entropy of the selected (nats)", "mean_select_seconds": "selection s/cycle"})
+    style = ("body{font-family:sans-serif;margin:1em;color:#222} table{border-collapse:collapse;font-size:13px;"
+             "margin-bottom:1.5em} th,td{padding:3px 9px;border-bottom:1px solid #ddd;text-align:right}"
+             " th:first-child,td:first-child{text-align:left} h3{font-size:15px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>"
+            f"<h3>{html.escape(title)}: test accuracy (%), mean [min, max] over seeds, by labelled samples</h3>"
+            f"{accuracy_table(summary, checkpoints(summary)).to_html(index_names=False, border=0)}"
+            "<h3>Per strategy, means over seeds</h3>"
+            f"{per_strategy.to_html(float_format=lambda v: format(v, '.4g'), na_rep='', index_names=False, border=0)}"
+            "</body></html>\n")
 
 
 def markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:

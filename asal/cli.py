@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,10 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_device_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
+    """--device defaults to $ASAL_DEVICE, else auto: the workflow's rules pass none, so the environment a
+    Snakemake run (or a SLURM job, which inherits it) starts in picks the device for every torch stage."""
+    parser.add_argument("--device", default=os.environ.get("ASAL_DEVICE", "auto"),
+                        help="auto (cuda if available, else cpu), cpu, cuda, cuda:1, ... (default: $ASAL_DEVICE, else auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
 
 
@@ -272,15 +276,20 @@ def cmd_write_config(args):
 def cmd_table(args):
     import pandas as pd
 
-    from .aggregate import accuracy_table, markdown
+    from .aggregate import STRATEGY_COLUMNS, accuracy_table, checkpoints, html_tables, markdown
+    from .data.store import atomic_path
 
     summary = pd.read_csv(args.summary)
-    print(markdown(accuracy_table(summary, args.at)))
+    if args.html:
+        if not args.strategies:
+            raise BadConfig("--html needs --strategies (the per-strategy table is half of the page)")
+        with atomic_path(args.html) as tmp:
+            tmp.write_text(html_tables(summary, pd.read_csv(args.strategies), title=args.title))
+        return
+    print(markdown(accuracy_table(summary, args.at or checkpoints(summary))))
     if args.strategies:
-        columns = ["strategy", "final_n_labelled", "final_accuracy", "mean_accuracy_over_cycles",
-                   "mean_selected_entropy", "mean_select_seconds"]
         print()
-        print(markdown(pd.read_csv(args.strategies)[columns].set_index("strategy"), floatfmt=".4g"))
+        print(markdown(pd.read_csv(args.strategies)[STRATEGY_COLUMNS].set_index("strategy"), floatfmt=".4g"))
 
 
 def cmd_plot_summary(args):
@@ -441,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (function, what) in summary_plots.items():
         p = sub.add_parser(name, help=f"{what}, from a summary CSV")
         p.add_argument("--summary", required=True)
-        p.add_argument("--out", required=True, help="output figure; the format follows the suffix (.pdf, .png)")
+        p.add_argument("--out", nargs="+", required=True,
+                       help="output figure(s); each format follows its suffix (.pdf, .png)")
         p.add_argument("--title", default="")
         p.set_defaults(func=cmd_plot_summary, plot=function)
 
@@ -451,10 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output: a YAML config file")
     p.set_defaults(func=cmd_write_config)
 
-    p = sub.add_parser("table", help="markdown tables of a summary: accuracy at given labelled-set sizes")
+    p = sub.add_parser("table", help="tables of a summary (markdown, or --html): accuracy at labelled-set sizes")
     p.add_argument("--summary", required=True, help="summary.csv written by summarize")
-    p.add_argument("--at", type=int, nargs="+", required=True, help="labelled-set sizes, e.g. 100 200 300")
+    p.add_argument("--at", type=int, nargs="+",
+                   help="labelled-set sizes, e.g. 100 200 300 (default: up to 6 spread over the runs)")
     p.add_argument("--strategies", help="strategies.csv written by summarize: adds the per-strategy table")
+    p.add_argument("--html", help="output: both tables as one HTML page (for the report) instead of markdown")
+    p.add_argument("--title", default="", help="the experiment's name, for the HTML page")
     p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("plot-samples", help="synthetic samples above their matched pool samples (paper Fig. 2)")

@@ -32,9 +32,11 @@ def _ordered(names) -> list[str]:
     return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
 
-def _save(fig: plt.Figure, out: str | Path) -> plt.Figure:
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=Path(out).suffix.lstrip(".") or "pdf", dpi=150)
+def _save(fig: plt.Figure, out: str | Path | list[str | Path]) -> plt.Figure:
+    """Save to one path or several (a PDF for papers, a PNG for the HTML report); format from the suffix."""
+    for path in [out] if isinstance(out, (str, Path)) else out:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "pdf", dpi=150)
     plt.close(fig)
     return fig
 
@@ -54,7 +56,7 @@ def _far_below(summary: pd.DataFrame, points: float = 2.0) -> list[str]:
     return sorted(last.index[last < last.median() - points])
 
 
-def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
+def plot_accuracy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, title: str = "") -> plt.Figure:
     """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4;
     the fully supervised bound (``full``, trained on the whole pool) as a horizontal line and band. When some
     strategy ends far below the rest (ADBA on MNIST 5 vs 7), a second panel zooms on the others."""
@@ -87,7 +89,7 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path, *, title: str = "") ->
     return _save(fig, out)
 
 
-def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
+def plot_entropy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, title: str = "") -> plt.Figure:
     """Left: mean entropy of the selected samples per cycle (the paper's Fig. 3b). Right, for ASAL: the
     synthetic samples' entropy before and after the ascent against their matched real samples' (section 5.4),
     all under the classifier that selected them (so not ADBA, whose classifier lives in latent space)."""
@@ -123,7 +125,7 @@ def plot_entropy(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> 
     return _save(fig, out)
 
 
-def plot_timings(summary: pd.DataFrame, out: str | Path, *, title: str = "") -> plt.Figure:
+def plot_timings(summary: pd.DataFrame, out: str | Path | list[str | Path], *, title: str = "") -> plt.Figure:
     """Left: selection seconds per cycle per strategy (log scale). Right: the mean split of ASAL's selection
     into generation (the ascent), features with projection, and search with matching."""
     summary = summary.dropna(subset=["select_seconds_mean"])

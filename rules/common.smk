@@ -248,10 +248,10 @@ def get_sample_examples(wildcards):
 
 
 def get_results(exp):
-    """An experiment's figures (accuracy, entropy and timings, and Fig. 2's samples if it runs ASAL) and the
-    config that made them."""
-    results = [f"results/{exp}/{name}.pdf" for name in ("accuracy", "entropy", "timings")]
-    results.append(f"results/{exp}/config.yaml")
+    """An experiment's figures (accuracy, entropy and timings as PDF and PNG, and Fig. 2's samples if it runs
+    ASAL), its tables page and the config that made them: everything its report shows."""
+    results = [f"results/{exp}/{name}.{ext}" for name in ("accuracy", "entropy", "timings") for ext in ("pdf", "png")]
+    results += [f"results/{exp}/tables.html", f"results/{exp}/config.yaml"]
     if get_generative_strategies(exp):
         results.append(f"results/{exp}/samples.png")
     return results

@@ -32,12 +32,7 @@ rule summarize_runs:
         summary=report(
             "results/{exp}/summary.csv", caption="../docs/captions/summary.rst", category="{exp}", subcategory="Tables"
         ),
-        strategies=report(
-            "results/{exp}/strategies.csv",
-            caption="../docs/captions/strategies.rst",
-            category="{exp}",
-            subcategory="Tables",
-        ),
+        strategies="results/{exp}/strategies.csv",
     log:
         "logs/summarize_runs/{exp}.log",
     threads: 1
@@ -50,12 +45,32 @@ rule summarize_runs:
         "asal summarize --runs {input} --out {output.summary} --strategies-out {output.strategies} 2> {log}"
 
 
+rule tabulate:
+    input:
+        summary="results/{exp}/summary.csv",
+        strategies="results/{exp}/strategies.csv",
+    output:
+        report("results/{exp}/tables.html", caption="../docs/captions/tables.rst", category="{exp}", subcategory="Tables"),
+    log:
+        "logs/tabulate/{exp}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/asal.yaml"
+    shell:
+        "asal table --summary {input.summary} --strategies {input.strategies} --html {output}"
+        " --title {wildcards.exp:q} 2> {log}"
+
+
 rule plot_accuracy:
     input:
         "results/{exp}/summary.csv",
     output:
-        report(
-            "results/{exp}/accuracy.pdf", caption="../docs/captions/accuracy.rst", category="{exp}", subcategory="Figures"
+        pdf="results/{exp}/accuracy.pdf",
+        png=report(
+            "results/{exp}/accuracy.png", caption="../docs/captions/accuracy.rst", category="{exp}", subcategory="Figures"
         ),
     log:
         "logs/plot_accuracy/{exp}.log",
@@ -66,15 +81,16 @@ rule plot_accuracy:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal plot-accuracy --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+        "asal plot-accuracy --summary {input} --out {output.pdf} {output.png} --title {wildcards.exp:q} 2> {log}"
 
 
 rule plot_entropy:
     input:
         "results/{exp}/summary.csv",
     output:
-        report(
-            "results/{exp}/entropy.pdf", caption="../docs/captions/entropy.rst", category="{exp}", subcategory="Figures"
+        pdf="results/{exp}/entropy.pdf",
+        png=report(
+            "results/{exp}/entropy.png", caption="../docs/captions/entropy.rst", category="{exp}", subcategory="Figures"
         ),
     log:
         "logs/plot_entropy/{exp}.log",
@@ -85,15 +101,16 @@ rule plot_entropy:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal plot-entropy --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+        "asal plot-entropy --summary {input} --out {output.pdf} {output.png} --title {wildcards.exp:q} 2> {log}"
 
 
 rule plot_timings:
     input:
         "results/{exp}/summary.csv",
     output:
-        report(
-            "results/{exp}/timings.pdf", caption="../docs/captions/timings.rst", category="{exp}", subcategory="Figures"
+        pdf="results/{exp}/timings.pdf",
+        png=report(
+            "results/{exp}/timings.png", caption="../docs/captions/timings.rst", category="{exp}", subcategory="Figures"
         ),
     log:
         "logs/plot_timings/{exp}.log",
@@ -104,7 +121,7 @@ rule plot_timings:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal plot-timings --summary {input} --out {output} --title {wildcards.exp:q} 2> {log}"
+        "asal plot-timings --summary {input} --out {output.pdf} {output.png} --title {wildcards.exp:q} 2> {log}"
 
 
 rule replay_selection:

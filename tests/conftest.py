@@ -18,6 +18,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Figures a test measured (e.g. the SLURM run's time and job count), printed at the end of the session.
+MEASURED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
 
 def make_images(n: int, n_classes: int = 3, side: int = 12, channels: int = 1, seed: int = 0):
     """(images (n, side, side[, C]) uint8, labels (n,) int64): class prototypes plus noise, classes overlap a little."""

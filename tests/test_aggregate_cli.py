@@ -1,6 +1,7 @@
 """Aggregation over seeds, the accuracy figure, and the command line (errors name the key, exit 2)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,28 @@ def test_table_of_accuracies(tmp_path, capsys):
     assert lines[0] == "| strategy | 20 | 25 |"
     assert "| random | 86.00 [85.00, 87.00] |  |" in lines  # no cycle at 25 labels: an empty cell
     assert any(line.startswith("| max-entropy | 30 |") for line in lines)
+
+
+def test_html_tables_for_the_report(tmp_path):
+    from asal.aggregate import checkpoints
+
+    runs = [str(p) for p in fake_runs(tmp_path)]
+    main(["summarize", "--runs", *runs, "--out", str(tmp_path / "s.csv"), "--strategies-out", str(tmp_path / "t.csv")])
+    summary = pd.read_csv(tmp_path / "s.csv")
+    assert checkpoints(summary) == sorted(summary.n_labelled.unique())  # few sizes: all of them
+    many = pd.DataFrame({"strategy": ["random"] * 39 + ["full"], "n_labelled": [*range(100, 2001, 50), 50000]})
+    assert checkpoints(many) == [100, 500, 850, 1250, 1600, 2000]  # six, even over the 39 sizes, full aside
+    out = tmp_path / "tables.html"
+    assert main(["table", "--summary", str(tmp_path / "s.csv"), "--strategies", str(tmp_path / "t.csv"),
+                 "--html", str(out), "--title", "tiny <exp>"]) == 0
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and page.count("<table") == 2 and "tiny &lt;exp&gt;" in page
+    accuracy = page.split("<table")[1]
+    assert re.findall(r"<th>(\d+)</th>", accuracy) == [str(n) for n in checkpoints(summary)]
+    assert "<td>86.00 [85.00, 87.00]</td>" in accuracy
+    assert "<th>accuracy at the end (%)</th>" in page.split("<table")[2]
+    assert main(["table", "--summary", str(tmp_path / "s.csv"), "--html", str(tmp_path / "x.html")]) == 2
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_cli_lists_the_strategies(capsys):

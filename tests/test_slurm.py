@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, TINY, snakemake, tiny_workdir
+from conftest import MEASURED, REPO, TINY, snakemake, tiny_workdir
 from slurm_cluster import single_node_slurm, why_not_possible
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +23,16 @@ def test_tiny_workflow_through_slurm_equals_a_local_run(workflow_run, tmp_path):
     if reason:
         pytest.skip(f"no SLURM test here: {reason}")
     cluster = tiny_workdir(tmp_path / "cluster", SLURM_TINY)
+    begin = time.perf_counter()
     with single_node_slurm(tmp_path / "slurm"):
         start = time.perf_counter()
         result = snakemake(cluster, "--profile", str(REPO / "profiles" / "slurm"), "--jobs", "8")
         seconds = time.perf_counter() - start
+    total = time.perf_counter() - begin
     log = result.stdout + result.stderr
     submitted = {line.split("SLURM jobid ")[1].split()[0] for line in log.splitlines() if "SLURM jobid " in line}
-    print(f"SLURM run: {seconds:.0f} s, {len(submitted)} jobs submitted with sbatch")
+    MEASURED.append(f"SLURM: {len(submitted)} jobs submitted with sbatch; the workflow took {seconds:.0f} s, "
+                    f"{total:.0f} s with installing (if needed), starting and stopping the cluster")
     planned = int(log.split("Job stats:")[1].split("total")[1].split()[0])
     assert len(submitted) == planned - 2  # every job but the local rules: `all` and write_config
     for strategy in STRATEGIES:

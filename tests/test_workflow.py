@@ -57,9 +57,11 @@ def test_outputs(workflow_run):
             assert "accuracy" in (wd / f"logs/run_al/tiny/{strategy}/seed{seed}.log").read_text()
             assert (wd / f"benchmarks/run_al/tiny/{strategy}/seed{seed}.tsv").exists()
     assert set(pd.read_csv(wd / "results/tiny/strategies.csv").strategy) == set(strategies)
-    for figure in ("entropy.pdf", "timings.pdf"):
-        assert (wd / "results/tiny" / figure).read_bytes()[:5] == b"%PDF-"
+    for name in ("accuracy", "entropy", "timings"):  # a PDF for papers, a PNG for the report
+        assert (wd / f"results/tiny/{name}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert (wd / f"results/tiny/{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert (wd / "results/tiny/samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert (wd / "results/tiny/tables.html").read_text().count("<table") == 2
     assert load_config(wd / "results/tiny/config.yaml") == validate_config(TINY)  # a config file, defaults filled
     for strategy in ("asal-raw", "asal-disc", "asal-cls"):
         with np.load(wd / f"results/tiny/samples/{strategy}.npz") as examples:
@@ -80,13 +82,13 @@ def test_report_holds_every_figure_table_and_config_with_captions(workflow_run, 
     html = out.read_text()
     categories = {sub: sorted(files) for sub, files in report_script(html, "categories")["tiny"].items()}
     assert categories == {
-        "Figures": [f"results/tiny/{name}" for name in ("accuracy.pdf", "entropy.pdf", "samples.png", "timings.pdf")],
-        "Tables": ["results/tiny/strategies.csv", "results/tiny/summary.csv"],
+        "Figures": [f"results/tiny/{name}.png" for name in ("accuracy", "entropy", "samples", "timings")],
+        "Tables": ["results/tiny/summary.csv", "results/tiny/tables.html"],
         "Pre-processing": ["models/tiny/autoencoder_reconstructions.png", "models/tiny/gan_samples.png"],
         "Configuration": ["results/tiny/config.yaml"],
     }
     results = report_script(html, "results")
-    assert len(results) == 9
+    assert len(results) == sum(map(len, categories.values()))
     for entry in results.values():
         assert "tiny" in entry["caption"] and len(entry["caption"]) > 200, entry["name"]  # the wildcard filled in
         assert entry["data_uri"].startswith(f"data:{entry['mime_type']}")
@@ -122,7 +124,8 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
         return planned_jobs(wd)
 
     config_file = {"write_config": 1}  # results/tiny/config.yaml follows every edit of the experiment
-    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1, **config_file}
+    figures = {"summarize_runs": 1, "tabulate": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1,
+               **config_file}
     samples = {"replay_selection": 3, "plot_samples": 1}  # asal-raw, asal-disc, asal-cls
     downstream = {"run_al": 10, **figures, **samples}
     assert edit(al__budget=50) == downstream
@@ -219,7 +222,8 @@ def test_gaal_adba_and_full_through_the_workflow(binary_run, tmp_path):
         return planned_jobs(copy)
 
     config_file = {"write_config": 1}  # results/tiny/config.yaml follows every edit of the experiment
-    figures = {"summarize_runs": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1, **config_file}
+    figures = {"summarize_runs": 1, "tabulate": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1,
+               **config_file}
     assert edit("adba", "points", 6) == {"run_adba": 1, **figures}
     assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_adba": 1, **figures}
     assert edit("full", "steps", 50) == {"run_al": 1, **figures}  # the bound only
