@@ -88,6 +88,12 @@ def read_projected(path: str | Path) -> np.ndarray:
 
 # --- nearest-neighbour indexes ---------------------------------------------------------------------------
 
+def auto_nlist(n: int) -> int:
+    """IVF lists for ``n`` points when the config leaves ``ivf_nlist`` null: 4 sqrt(n) rounded to a power of
+    two (256 at 4k, 1,024 at 65k, 4,096 at 1M, 16,384 at 16M), so a list holds about sqrt(n) / 4 points."""
+    return int(2 ** round(np.log2(4 * np.sqrt(max(n, 1)))))
+
+
 def _as_queries(x: np.ndarray, dim: int) -> np.ndarray:
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     if x.ndim != 2 or x.shape[1] != dim:
@@ -132,9 +138,13 @@ class KDTreeIndex:
 class FaissIndex:
     """FAISS exact (``flat``) or approximate (``ivf``, ``hnsw``) L2 search; distances returned unsquared."""
 
-    def __init__(self, kind: str, *, ivf_nlist: int = 256, ivf_nprobe: int = 8, hnsw_m: int = 32,
-                 hnsw_ef_search: int = 64, seed: int = 0):
-        self.kind, self.ivf_nlist, self.ivf_nprobe = kind, ivf_nlist, ivf_nprobe
+    #: IVF's coarse k-means trains on at most this many pool samples per list (a seeded FAISS subsample):
+    #: FAISS's own cap is 256, which at 16M points and 16,384 lists is 4M points and most of the build time.
+    IVF_TRAIN_PER_LIST = 64
+
+    def __init__(self, kind: str, *, ivf_nlist: int | None = None, ivf_nprobe: int = 8, ivf_quantizer: str = "flat",
+                 hnsw_m: int = 32, hnsw_ef_search: int = 64, seed: int = 0):
+        self.kind, self.ivf_nlist, self.ivf_nprobe, self.ivf_quantizer = kind, ivf_nlist, ivf_nprobe, ivf_quantizer
         self.hnsw_m, self.hnsw_ef_search, self.seed = hnsw_m, hnsw_ef_search, seed
 
     def build(self, x: np.ndarray) -> "FaissIndex":
@@ -145,9 +155,15 @@ class FaissIndex:
         if self.kind == "flat":
             index = faiss.IndexFlatL2(d)
         elif self.kind == "ivf":
-            nlist = max(1, min(self.ivf_nlist, n // 39))  # FAISS wants >= 39 training points per list
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+            nlist = max(1, min(self.ivf_nlist or auto_nlist(n), n // 39))  # FAISS wants >= 39 points per list
+            if self.ivf_quantizer not in ("flat", "hnsw"):
+                raise BadConfig(f"matching.ivf_quantizer = {self.ivf_quantizer!r}: choose flat or hnsw")
+            # the quantizer assigns each pool sample to its list: exact (flat) or through an HNSW graph of the
+            # centroids, much faster to fill with many lists
+            quantizer = faiss.IndexFlatL2(d) if self.ivf_quantizer == "flat" else faiss.IndexHNSWFlat(d, 32)
+            index = faiss.IndexIVFFlat(quantizer, d, nlist)
             index.cp.seed = self.seed
+            index.cp.max_points_per_centroid = self.IVF_TRAIN_PER_LIST
             index.train(x)
             index.nprobe = min(self.ivf_nprobe, nlist)
         elif self.kind == "hnsw":
@@ -205,7 +221,7 @@ def make_index(kind: str, **params) -> KDTreeIndex | FaissIndex:
         return KDTreeIndex(leaf_size=params.get("kdtree_leaf_size", 40))
     if kind not in INDEX_KINDS:
         raise BadConfig(f"matching.index = {kind!r}: choose one of {', '.join(INDEX_KINDS)}")
-    keys = ("ivf_nlist", "ivf_nprobe", "hnsw_m", "hnsw_ef_search", "seed")
+    keys = ("ivf_nlist", "ivf_nprobe", "ivf_quantizer", "hnsw_m", "hnsw_ef_search", "seed")
     return FaissIndex(kind, **{k: params[k] for k in keys if k in params})
 
 

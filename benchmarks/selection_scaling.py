@@ -43,7 +43,7 @@ from sklearn.decomposition import PCA
 
 from asal.data import read_split
 from asal.device import set_threads
-from asal.matching import PCAProjection, match_without_replacement, make_index
+from asal.matching import PCAProjection, auto_nlist, match_without_replacement, make_index
 from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, to_float
 from asal.models.gan import ARCHS, Generator
 from asal.strategies.adversarial import uncertainty_ascent
@@ -142,11 +142,6 @@ def augmented_pool(images: np.ndarray, projection: PCAProjection, n: int, seed: 
     return out, feature_seconds
 
 
-def ivf_nlist(n: int) -> int:
-    """4 sqrt(n) lists, a power of two, at least 39 training points per list (FAISS's floor)."""
-    return int(max(1, min(2 ** round(np.log2(4 * np.sqrt(n))), n // 39)))
-
-
 def recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     """Fraction of the exact k nearest that ``found`` (n, >=k) contains, averaged over the queries."""
     return float(np.mean([len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact)]))
@@ -213,6 +208,9 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64], help="IVF nprobe values to time")
+    parser.add_argument("--ivf-quantizers", nargs="+", default=["hnsw", "flat"], choices=["hnsw", "flat"])
+    parser.add_argument("--max-ivf-flat", type=int, default=4_000_000,
+                        help="largest pool for IVF with the exact quantizer (its build is quadratic in the lists)")
     parser.add_argument("--max-kdtree", type=int, default=4_000_000, help="largest pool for the k-d tree")
     parser.add_argument("--max-hnsw", type=int, default=1_000_000, help="largest pool for HNSW (slow to build)")
     parser.add_argument("--max-scan", type=int, nargs=2, default=[200_000, 20_000], metavar=("N28", "N64"),
@@ -259,21 +257,24 @@ def main(argv=None) -> pd.DataFrame:
         add(n, pooled, "pool", "features", feature_seconds * n / largest,
             note=f"augment excluded; measured on {largest:,} and scaled to this prefix")
         labelled = set(rng.choice(n, min(n // 2, 1000), replace=False).tolist())
-        kinds = [("flat", {}), *[("ivf", {"ivf_nlist": ivf_nlist(n), "ivf_nprobe": p}) for p in args.nprobe]]
-        kinds += [("hnsw", {"hnsw_m": 32, "hnsw_ef_search": 64})] if n <= args.max_hnsw else []
-        kinds += [("kdtree", {})] if n <= args.max_kdtree else []
+        kinds = [("flat", "flat", {})]
+        kinds += [(f"ivf-{quantizer}", "ivf", {"ivf_quantizer": quantizer, "ivf_nprobe": p})
+                  for quantizer in args.ivf_quantizers if quantizer == "hnsw" or n <= args.max_ivf_flat
+                  for p in args.nprobe]
+        kinds += [("hnsw", "hnsw", {"hnsw_m": 32, "hnsw_ef_search": 64})] if n <= args.max_hnsw else []
+        kinds += [("kdtree", "kdtree", {})] if n <= args.max_kdtree else []
         built, exact_idx = {}, None
-        for kind, params in kinds:
-            name = kind if kind != "ivf" else f"ivf-nprobe{params['ivf_nprobe']}"
-            if kind in built:  # one IVF build, searched at each nprobe
-                index = built[kind]
+        for variant, kind, params in kinds:
+            name = variant if kind != "ivf" else f"{variant}-nprobe{params['ivf_nprobe']}"
+            if variant in built:  # one IVF build per quantizer, searched at each nprobe
+                index = built[variant]
                 index.index_.nprobe = params["ivf_nprobe"]
             else:
                 index, seconds, peak = peak_memory(lambda: make_index(kind, **params).build(x))
-                built[kind] = index
-                add(n, pooled, f"index-{kind}", "build", seconds, peak_mb=peak,
-                    note=f"nlist {params['ivf_nlist']}" if kind == "ivf" else "")
-                print(f"  {n:,}: {kind} built in {seconds:.1f} s, peak +{peak:,.0f} MB")
+                built[variant] = index
+                add(n, pooled, f"index-{variant}", "build", seconds, peak_mb=peak,
+                    note=f"nlist {index.index_.nlist}" if kind == "ivf" else "")
+                print(f"  {n:,}: {variant} built in {seconds:.1f} s, peak +{peak:,.0f} MB")
             _, found = index.search(held_out, 10, allow_missing=True)
             exact_idx = found if kind == "flat" else exact_idx  # flat comes first: the exact answer
             r1, r10 = recall(found, exact_idx, 1), recall(found, exact_idx, 10)
@@ -333,7 +334,7 @@ def transition_rows(frame: pd.DataFrame, gan_seconds: float, pooled: str = "28x2
     rows = []
     for n in sorted(frame[frame.method == "index-flat"].pool_size.unique()):  # the sizes ASAL was timed at
         asal = best_asal(frame, n)
-        index_kind = asal.method.removeprefix("asal-").split("-")[0]
+        index_kind = asal.method.removeprefix("asal-").split("-nprobe")[0]
         maxent = frame[(frame.pool_size == n) & (frame.image_shape == pooled) & (frame.method == "max-entropy")
                        & (frame.part == "total")].iloc[0]
         build = frame[(frame.pool_size == n) & (frame.method == f"index-{index_kind}") & (frame.part == "build")]

@@ -193,7 +193,7 @@ def get_pca_params(wildcards):
 INDEX_KEYS = {
     "kdtree": ("kdtree_leaf_size",),
     "flat": (),
-    "ivf": ("ivf_nlist", "ivf_nprobe", "seed"),
+    "ivf": ("ivf_nlist", "ivf_nprobe", "ivf_quantizer", "seed"),
     "hnsw": ("hnsw_m", "hnsw_ef_search"),
 }
 

@@ -117,7 +117,9 @@ def test_exact_indexes_equal_brute_force(pca_file, tmp_path, kind):
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)
 
 
-@pytest.mark.parametrize("kind, params", [("ivf", {"ivf_nlist": 16, "ivf_nprobe": 16}), ("hnsw", {"hnsw_ef_search": 200})])
+@pytest.mark.parametrize("kind, params", [("ivf", {"ivf_nlist": 16, "ivf_nprobe": 16}),
+                                          ("ivf", {"ivf_quantizer": "hnsw", "ivf_nlist": 16, "ivf_nprobe": 16}),
+                                          ("hnsw", {"hnsw_ef_search": 200})])
 def test_approximate_indexes_recall(pca_file, tmp_path, kind, params):
     """At full probing the approximate indexes are (nearly) exact: a check that they index the right points."""
     path, points = pca_file
@@ -127,6 +129,21 @@ def test_approximate_indexes_recall(pca_file, tmp_path, kind, params):
     _, ref = brute_force(points, queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, ref)])
     assert recall > 0.95, recall
+
+
+def test_ivf_lists_by_pool_size_and_a_bounded_training_sample():
+    import faiss
+
+    from asal.matching import FaissIndex, auto_nlist
+
+    assert [auto_nlist(n) for n in (4_000, 65_536, 1_000_000, 16_000_000)] == [256, 1024, 4096, 16384]
+    points = np.random.default_rng(4).normal(size=(3_000, 8)).astype(np.float32)
+    index = make_index("ivf", ivf_quantizer="hnsw").build(points)
+    assert index.index_.nlist == min(auto_nlist(3_000), 3_000 // 39) == 76  # 256 lists capped at 39 points each
+    assert isinstance(faiss.downcast_index(index.index_.quantizer), faiss.IndexHNSWFlat)
+    assert index.index_.cp.max_points_per_centroid == FaissIndex.IVF_TRAIN_PER_LIST
+    with pytest.raises(BadConfig, match="ivf_quantizer = 'pq'"):
+        make_index("ivf", ivf_quantizer="pq").build(points)
 
 
 def test_index_input_validation(pca_file):

@@ -20,11 +20,10 @@ def test_augment_keeps_shape_and_changes_pixels():
     assert not any((out[i] == images).all(axis=(1, 2)).any() for i in range(50))  # noise at least
 
 
-def test_recall_and_nlist():
+def test_recall():
     exact = np.array([[1, 2, 3], [4, 5, 6]])
     assert selection_scaling.recall(exact, exact, 3) == 1.0
     assert selection_scaling.recall(np.array([[1, 9, 8], [7, 5, 6]]), exact, 1) == 0.5
-    assert selection_scaling.ivf_nlist(16_000_000) == 16384 and selection_scaling.ivf_nlist(1000) == 25
 
 
 def test_tiny_run_writes_every_row_and_figure(tiny_stores, tmp_path):
@@ -32,15 +31,15 @@ def test_tiny_run_writes_every_row_and_figure(tiny_stores, tmp_path):
     out = tmp_path / "bench" / "scaling.csv"
     frame = selection_scaling.main([
         "--pool", str(pool.path), "--sizes", "500", "2000", "--threads", "1", "--repeats", "1", "--nprobe", "1", "4",
-        "--max-kdtree", "500", "--max-hnsw", "2000", "--max-scan", "600", "64", "--networks", "small-28x28",
+        "--max-kdtree", "500", "--max-hnsw", "2000", "--max-ivf-flat", "500", "--max-scan", "600", "64", "--networks", "small-28x28",
         "--out", str(out)])
     assert (pd.read_csv(out).columns.tolist() == selection_scaling.COLUMNS)
     for n in (500, 2000):
         at = frame[frame.pool_size == n]
         methods = set(at.method)
-        assert {"asal-flat", "asal-ivf-nprobe1", "asal-ivf-nprobe4", "asal-hnsw", "max-entropy", "transition",
-                "index-flat", "index-ivf", "index-hnsw", "pool"} <= methods
-        assert ("asal-kdtree" in methods) == (n <= 500)
+        assert {"asal-flat", "asal-ivf-hnsw-nprobe1", "asal-ivf-hnsw-nprobe4", "asal-hnsw", "max-entropy",
+                "transition", "index-flat", "index-ivf-hnsw", "index-hnsw", "pool"} <= methods
+        assert ("asal-kdtree" in methods) == ("asal-ivf-flat-nprobe4" in methods) == (n <= 500)
         flat = at[(at.method == "asal-flat") & (at.part == "total")].iloc[0]
         assert flat.recall_at_1 == 1.0 and flat.recall_at_10 == 1.0
         parts = at[at.method == "asal-flat"].set_index("part").seconds
