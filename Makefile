@@ -7,7 +7,7 @@ CORES ?= $(shell nproc 2>/dev/null || echo 2)
 TARGET ?= $(addprefix results/mnist10/,accuracy.pdf accuracy.png entropy.pdf entropy.png timings.pdf timings.png \
 	samples.png tables.html config.yaml)
 
-.PHONY: run test lint install unlock report clean-results
+.PHONY: run test lint install unlock report bench-selection clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -31,6 +31,13 @@ lint: install
 # One self-contained HTML page of what `make run` made: figures, tables, sample grids and the config, captioned.
 report: install
 	$(BIN)/snakemake --report results/report.html $(TARGET)
+
+# Selection time against pool size, 10k to 16M (benchmarks/selection_scaling.py; ~30 min on 2 cores, ~12 GB RAM,
+# 3.2 GB of cached pool features under results/bench/cache): CSV, machine description and figures in results/bench/.
+bench-selection: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 data/mnist10/pool.h5
+	$(BIN)/python benchmarks/selection_scaling.py --pool data/mnist10/pool.h5 --cache results/bench/cache \
+		--out results/bench/selection_scaling.csv
 
 # After a hard kill of Snakemake (SIGKILL, a closed session): remove the lock it left, keep every output.
 unlock: install
