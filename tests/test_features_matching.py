@@ -136,10 +136,10 @@ def test_ivf_lists_by_pool_size_and_a_bounded_training_sample():
 
     from asal.matching import FaissIndex, auto_nlist
 
-    assert [auto_nlist(n) for n in (4_000, 65_536, 1_000_000, 16_000_000)] == [256, 1024, 4096, 16384]
+    assert [auto_nlist(n) for n in (4_000, 65_536, 1_000_000, 16_000_000)] == [128, 512, 2048, 8192]
     points = np.random.default_rng(4).normal(size=(3_000, 8)).astype(np.float32)
     index = make_index("ivf", ivf_quantizer="hnsw").build(points)
-    assert index.index_.nlist == min(auto_nlist(3_000), 3_000 // 39) == 76  # 256 lists capped at 39 points each
+    assert index.index_.nlist == min(auto_nlist(3_000), 3_000 // 39) == 76  # 128 lists capped at 39 points each
     assert isinstance(faiss.downcast_index(index.index_.quantizer), faiss.IndexHNSWFlat)
     assert index.index_.cp.max_points_per_centroid == FaissIndex.IVF_TRAIN_PER_LIST
     with pytest.raises(BadConfig, match="ivf_quantizer = 'pq'"):
