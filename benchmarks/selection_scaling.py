@@ -43,11 +43,13 @@ from sklearn.decomposition import PCA
 
 from asal.data import read_split
 from asal.device import set_threads
+from asal.features import load_extractor
 from asal.matching import PCAProjection, auto_nlist, match_without_replacement, make_index
 from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, to_float
 from asal.models.gan import ARCHS, Generator
 from asal.strategies.adversarial import uncertainty_ascent
 
+RAW = load_extractor("raw", None, torch.device("cpu"))  # the `raw` space: pixels in [0, 1], flattened
 COLUMNS = ["pool_size", "image_shape", "method", "part", "seconds", "peak_mb", "recall_at_1", "recall_at_10",
            "extrapolated", "networks", "note"]
 #: name -> (image shape, generator architecture, latent dim): the generators ASAL's selection is timed with,
@@ -110,8 +112,8 @@ def augment(images: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def raw_features(images: np.ndarray) -> np.ndarray:
-    """ASAL's raw space: pixels in [0, 1], flattened, (n, H*W) float32 (the `raw` extractor's output)."""
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+    """ASAL's raw space through the package's own extractor: (n, H, W) uint8 -> (n, H*W) float32 in [0, 1]."""
+    return RAW(to_float(images[:, None], RAW.device)).numpy()
 
 
 def augmented_pool(images: np.ndarray, projection: PCAProjection, n: int, seed: int, cache: Path | None = None,
