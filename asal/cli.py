@@ -430,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build-index", help="build a nearest-neighbour index on the projected pool")
     _add_config_args(p)
-    p.add_argument("--kind", required=True, choices=["kdtree", "flat", "ivf", "hnsw"])
+    p.add_argument("--kind", required=True, choices=["kdtree", "flat", "ivf", "hnsw", "auto"],
+                   help="auto: exact FAISS search up to 100,000 pool samples, IVF beyond")
     p.add_argument("--pca", required=True, help="the fit-pca output")
     p.add_argument("--out", required=True, help="output: the index")
     p.add_argument("--threads", type=int, default=None, help="BLAS and FAISS threads (default: all)")

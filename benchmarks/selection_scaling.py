@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.decomposition import PCA
+from torch.utils.flop_counter import FlopCounterMode
 
 from asal.data import read_split
 from asal.device import set_threads
@@ -47,7 +48,7 @@ from asal.features import load_extractor
 from asal.matching import PCAProjection, auto_nlist, match_without_replacement, make_index
 from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, to_float
 from asal.models.gan import ARCHS, Generator
-from asal.strategies.adversarial import uncertainty_ascent
+from asal.strategies.adversarial import frozen_for_ascent, torch_entropy, uncertainty_ascent
 
 RAW = load_extractor("raw", None, torch.device("cpu"))  # the `raw` space: pixels in [0, 1], flattened
 COLUMNS = ["pool_size", "image_shape", "method", "part", "seconds", "peak_mb", "recall_at_1", "recall_at_10",
@@ -149,8 +150,25 @@ def recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
     return float(np.mean([len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact)]))
 
 
-def time_generation(key: str, threads: int, repeats: int, n_codes: int = 10) -> tuple[float, float]:
-    """(ascent seconds, features + PCA seconds) for ``n_codes`` synthetic images with ``key``'s networks."""
+def matmul_gflops(repeats: int, n: int = 2048) -> float:
+    """This machine's fp32 peak in practice: GFLOP/s of an n x n matrix product (median of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
+
+
+def ascent_gflop(generator: torch.nn.Module, classifier: torch.nn.Module, n_codes: int, steps: int) -> float:
+    """The ascent's arithmetic in GFLOP: one step's forward and backward to z, counted by torch, times ``steps``
+    (the forward passes before and after the loop left out). Divided by the machine's peak, a floor on its time."""
+    generator, classifier = frozen_for_ascent(generator), frozen_for_ascent(classifier)
+    z = torch.randn(n_codes, generator.latent_dim, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        (-torch_entropy(classifier(generator(z))).sum()).backward()
+    return counter.get_total_flops() * steps / 1e9
+
+
+def time_generation(key: str, threads: int, repeats: int, n_codes: int = 10) -> tuple[float, float, float]:
+    """(ascent seconds, features + PCA seconds, ascent GFLOP) for ``n_codes`` synthetic images with ``key``'s
+    networks."""
     shape, arch, latent = NETWORKS[key]
     torch.manual_seed(0)
     generator = Generator(shape, latent, ARCHS[arch]).eval()
@@ -164,7 +182,7 @@ def time_generation(key: str, threads: int, repeats: int, n_codes: int = 10) -> 
     projection = PCAProjection(np.zeros(d, np.float32), np.random.default_rng(0).standard_normal((50, d)),
                                np.zeros(50))
     t_feat = median_time(lambda: projection.transform(images.reshape(n_codes, -1).astype(np.float32) / 255), repeats)
-    return t_gen, t_feat
+    return t_gen, t_feat, ascent_gflop(generator, classifier, n_codes, steps=100)
 
 
 def scan_throughput(shape: tuple[int, int, int], images: np.ndarray | None, sizes: list[int],
@@ -228,7 +246,9 @@ def main(argv=None) -> pd.DataFrame:
     set_threads(args.threads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {**machine(), "threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M")}
+    peak = matmul_gflops(args.repeats)
+    info = {**machine(), "threads": args.threads, "matmul_gflops_fp32": round(peak, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
     out.with_name(out.stem + "_machine.json").write_text(json.dumps(info, indent=2))
     print("machine:", json.dumps(info))
     rows: list[dict] = []
@@ -250,8 +270,12 @@ def main(argv=None) -> pd.DataFrame:
 
     # ASAL's parts that do not touch the pool: measured once per network, the same at every pool size
     generation = {key: time_generation(key, args.threads, args.repeats) for key in args.networks}
-    for key, (t_gen, t_feat) in generation.items():
-        print(f"  generation {key}: 100 Adam steps on 10 codes {t_gen:.2f} s, features + PCA {t_feat * 1e3:.2f} ms")
+    arithmetic = {}  # key -> the generation rows' note: how near the machine's peak the ascent runs
+    for key, (t_gen, t_feat, gflop) in generation.items():
+        arithmetic[key] = (f"{gflop:.1f} GFLOP at {gflop / t_gen:.0f} GFLOP/s; at this machine's fp32 matmul "
+                           f"peak of {peak:.0f} GFLOP/s it would take {gflop / peak:.2f} s")
+        print(f"  generation {key}: 100 Adam steps on 10 codes {t_gen:.2f} s ({arithmetic[key]}), "
+              f"features + PCA {t_feat * 1e3:.2f} ms")
     queries = held_out[:10]  # fresh augmentations: near the pool, as matched synthetic samples should be
 
     for n in sorted(args.sizes):
@@ -285,9 +309,9 @@ def main(argv=None) -> pd.DataFrame:
             quality = {"recall_at_1": r1, "recall_at_10": r10}
             add(n, pooled, f"asal-{name}", "search", t_search, **quality)
             add(n, pooled, f"asal-{name}", "matching", t_match, **quality)
-            for key, (t_gen, t_feat) in generation.items():
+            for key, (t_gen, t_feat, _) in generation.items():
                 shape, nets = shape_name(NETWORKS[key][0]), {"networks": key}
-                add(n, shape, f"asal-{name}", "generation", t_gen, **nets)
+                add(n, shape, f"asal-{name}", "generation", t_gen, **nets, note=arithmetic[key])
                 add(n, shape, f"asal-{name}", "features", t_feat, **nets)
                 add(n, shape, f"asal-{name}", "total", t_gen + t_feat + t_match, **nets, **quality,
                     note="matching timed on the 28x28 pool's index (it depends on the 50 PCA dims, not the image)"

@@ -14,7 +14,8 @@ from asal.features import extract_pool_features, load_extractor
 from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, match_without_replacement
 from asal.models.classifiers import LinearClassifier, TrainConfig, to_float, train_classifier
 from asal.strategies import SelectionContext, load_strategy
-from asal.strategies.adversarial import FixedSpace, uncertainty_ascent, torch_entropy
+from asal.models.gan import ARCHS, Generator
+from asal.strategies.adversarial import FixedSpace, frozen_for_ascent, uncertainty_ascent, torch_entropy
 
 from asal_fixtures import CPU, asal_strategy
 
@@ -51,6 +52,25 @@ def test_uncertainty_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
     assert all(p.grad is None for p in (*model.parameters(), *generator.parameters()))
     again = uncertainty_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
     assert torch.equal(ascent.images, again.images)
+
+
+def test_ascent_copy_folds_batch_norm_and_leaves_the_callers_generator_alone():
+    torch.manual_seed(0)
+    generator = Generator((3, 16, 16), 8, ARCHS["dcgan"])
+    with torch.no_grad():  # batch-norm statistics far from their initial identity, so a wrong fold shows
+        for bn in (m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.uniform_(0.5, 2)
+    generator.train()
+    copy = frozen_for_ascent(generator)
+    kinds = [type(m).__name__ for m in copy.net]
+    assert kinds.count("BatchNorm2d") == 1 and kinds.count("Identity") == 2  # the one after the linear layer stays
+    assert not copy.training and not any(p.requires_grad for p in copy.parameters())
+    assert copy.net[2].weight.is_contiguous(memory_format=torch.channels_last)
+    assert generator.training and all(p.requires_grad for p in generator.parameters())
+    assert generator.net[2].weight.is_contiguous()  # the caller's layout is untouched
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(copy(z), generator.eval()(z), rtol=1e-5, atol=1e-5)
 
 
 def test_matching_widens_k_and_never_returns_blocked_or_duplicates():

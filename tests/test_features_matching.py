@@ -146,6 +146,21 @@ def test_ivf_lists_by_pool_size_and_a_bounded_training_sample():
         make_index("ivf", ivf_quantizer="pq").build(points)
 
 
+def test_auto_index_is_exact_for_small_pools_and_ivf_beyond(pca_file, tmp_path, monkeypatch):
+    import faiss
+
+    from asal import matching
+
+    path, points = pca_file
+    build_index("auto", path, tmp_path / "small.index")
+    assert load_index(tmp_path / "small.index").kind == "flat"
+    monkeypatch.setattr(matching, "AUTO_EXACT_MAX", len(points) - 1)
+    build_index("auto", path, tmp_path / "large.index", ivf_nprobe=4)
+    large = load_index(tmp_path / "large.index")
+    assert large.kind == "ivf" and large.index_.nprobe == 4
+    assert isinstance(faiss.downcast_index(large.index_.quantizer), faiss.IndexHNSWFlat)
+
+
 def test_index_input_validation(pca_file):
     _, points = pca_file
     index = make_index("flat").build(points)

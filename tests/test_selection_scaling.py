@@ -1,6 +1,7 @@
 """benchmarks/selection_scaling.py on a tiny pool: every part, index and size has its rows, the recalls are
 recalls, extrapolations are labelled, and the figures are written."""
 
+import json
 import sys
 
 import numpy as np
@@ -45,6 +46,8 @@ def test_tiny_run_writes_every_row_and_figure(tiny_stores, tmp_path):
         parts = at[at.method == "asal-flat"].set_index("part").seconds
         assert parts["total"] == parts["generation"] + parts["features"] + parts["matching"]
         assert (at[at.part == "build"].peak_mb >= 0).all()
+    generation = frame[frame.part == "generation"].note.str.extract(r"([\d.]+) GFLOP at ([\d.]+) GFLOP/s").astype(float)
+    assert len(generation) and (generation > 0).all().all()  # the ascent's arithmetic and its rate, per row
     recalls = frame.recall_at_1.dropna()
     assert recalls.between(0, 1).all()
     maxent = frame[(frame.method == "max-entropy") & (frame.part == "total")]
@@ -54,4 +57,5 @@ def test_tiny_run_writes_every_row_and_figure(tiny_stores, tmp_path):
                                                                                                 "64x64x3": True}
     assert (out.with_suffix(".png")).read_bytes()[:4] == b"\x89PNG"
     assert (out.with_name("selection_transition.png")).read_bytes()[:4] == b"\x89PNG"
-    assert "cpu" in (out.with_name("scaling_machine.json")).read_text()
+    machine = json.loads(out.with_name("scaling_machine.json").read_text())
+    assert machine["cpu"] and machine["matmul_gflops_fp32"] > 0

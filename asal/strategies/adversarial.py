@@ -12,6 +12,7 @@ the current classifier's penultimate features instead, which must be recomputed 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -19,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import BadConfig, BadData
 from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
@@ -58,6 +60,23 @@ class Ascent:
     history: np.ndarray
 
 
+def frozen_for_ascent(module: nn.Module) -> nn.Module:
+    """A frozen eval-mode copy of ``module`` laid out for the ascent's 100 forward and backward passes.
+
+    Batch norm is folded into the (transposed) convolution before it (exact in eval mode, up to rounding), and
+    4-d weights go channels_last, the layout oneDNN's CPU convolutions run fastest in. Together they cut the
+    ascent's time by about a quarter on this project's 2-core CPU (``benchmarks/selection_scaling.py``
+    measures it, and the FLOPs that bound it). A copy, so the caller's networks keep their layout and state.
+    """
+    module = copy.deepcopy(module).eval().requires_grad_(False)
+    for block in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i, (layer, after) in enumerate(zip(block, block[1:])):
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(after, nn.BatchNorm2d):
+                block[i] = fuse_conv_bn_eval(layer, after, transpose=isinstance(layer, nn.ConvTranspose2d))
+                block[i + 1] = nn.Identity()
+    return module.to(memory_format=torch.channels_last)
+
+
 def uncertainty_ascent(
     generator: nn.Module, model: nn.Module, n: int, *, steps: int, lr: float, seed: int, device: torch.device,
     score: str = "entropy",
@@ -65,15 +84,15 @@ def uncertainty_ascent(
     """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
     ``score`` another uncertainty score of :data:`asal.strategies.scores.SCORES` takes the entropy's place.
 
-    Only z receives gradients (``torch.autograd.grad``), so neither network's weights are touched.
+    Only z receives gradients (``torch.autograd.grad``); both networks run as :func:`frozen_for_ascent`
+    copies, so neither the weights nor the layout of the caller's networks are touched.
     """
     if score not in SCORES:
         raise BadConfig(f"unknown uncertainty score {score!r} (known: {', '.join(SCORES)})")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=gen).to(device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    generator.eval()
-    model.eval()
+    generator, model = frozen_for_ascent(generator), frozen_for_ascent(model)
     history = []  # per-step mean score, kept on the device: no host sync inside the loop
     with torch.no_grad():
         start = torch_entropy(model(generator(z)))
@@ -87,7 +106,7 @@ def uncertainty_ascent(
         logits = model(images)
         end, score_end = torch_entropy(logits), from_logits(score, logits)
     history.append(score_end.mean())
-    return Ascent(images.cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(), score_end.cpu().numpy(),
+    return Ascent(images.contiguous().cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(), score_end.cpu().numpy(),
                   torch.stack(history).cpu().numpy())
 
 
