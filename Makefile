@@ -7,7 +7,7 @@ CORES ?= $(shell nproc 2>/dev/null || echo 2)
 TARGET ?= $(addprefix results/mnist10/,accuracy.pdf accuracy.png entropy.pdf entropy.png timings.pdf timings.png \
 	samples.png tables.html config.yaml)
 
-.PHONY: run test lint install unlock report bench-selection clean-results
+.PHONY: run test lint install unlock report bench-selection bench-asal-plus clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -38,6 +38,16 @@ bench-selection: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 data/mnist10/pool.h5
 	$(BIN)/python benchmarks/selection_scaling.py --pool data/mnist10/pool.h5 --cache results/bench/cache \
 		--out results/bench/selection_scaling.csv
+
+# ASAL, its baselines and each change of asal-plus on one experiment, 5 seeds (benchmarks/asal_plus_ablation.py):
+# makes the experiment's pre-processing first; tables in results/ablation/$(EXP)/. EXP=mnist2 takes ~20 min on
+# 2 cores after its GAN; mnist10 a few hours.
+EXP ?= mnist2
+bench-asal-plus: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) models/$(EXP)/autoencoder.pt \
+		$(foreach space,raw auto disc,features/$(EXP)/$(space)_kdtree.index)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/asal_plus_ablation.py --experiment $(EXP) \
+		--seeds 0 1 2 3 4 --jobs $(CORES)
 
 # After a hard kill of Snakemake (SIGKILL, a closed session): remove the lock it left, keep every output.
 unlock: install

@@ -91,7 +91,7 @@ def _strategy(args: argparse.Namespace):
     """(settings, device, strategy) of a run: the classifier, al and asal slices and the strategy's files."""
     from .strategies import load_strategy
 
-    settings = _slice(args, ("classifier", "al", "asal", "bald", "full"))
+    settings = _slice(args, ("classifier", "al", "asal", "asal_plus", "bald", "full"))
     device = _device(args)
     strategy = load_strategy(args.strategy, settings=settings, device=device, gan=args.gan,
                              features_model=args.features_model, pca=args.pca, index=args.index,

@@ -116,8 +116,11 @@ def check_asal(asal: dict, al: dict, where: str) -> None:
 
 
 def asal_space(strategy: str) -> str | None:
-    """The matching space of an ``asal-<space>[-<score>]`` strategy (``raw``, ``auto``, ``disc``, ``cls``), else None."""
-    return strategy.removeprefix("asal-").split("-")[0] if strategy.startswith("asal-") else None
+    """The matching space of an ``asal-[plus-]<space>[-<score>]`` strategy (``raw``, ``auto``, ``disc``, ``cls``),
+    else None."""
+    if not strategy.startswith("asal-"):
+        return None
+    return strategy.removeprefix("asal-").removeprefix("plus-").split("-")[0]
 
 
 def check_strategies(exp: dict, where: str) -> None:

@@ -342,8 +342,41 @@ def main(argv=None) -> pd.DataFrame:
     frame = pd.concat([frame, transition_rows(frame, args.gan_seconds, pooled)], ignore_index=True)
     frame.to_csv(out, index=False, float_format="%.6g")
     plot(frame, out.with_suffix(".png"), out.with_name("selection_transition.png"))
-    print(f"wrote {out} ({len(frame)} rows) and its figures")
+    out.with_suffix(".md").write_text(summary_table(frame) + "\n")
+    print(f"wrote {out} ({len(frame)} rows), its figures and its table")
     return frame
+
+
+def summary_table(frame: pd.DataFrame) -> str:
+    """The README's table: per pool size, the fastest index with recall@1 >= 0.95, its search and build, ASAL's
+    whole selection with each network, max-entropy's, the speed-up and the transition point."""
+    def row(n: int, method: str, part: str, **match) -> pd.Series:
+        rows = frame[(frame.pool_size == n) & (frame.method == method) & (frame.part == part)]
+        for key, value in match.items():
+            rows = rows[rows[key] == value]
+        return rows.iloc[0]
+
+    networks = list(dict.fromkeys(frame.networks.dropna()[frame.networks.dropna().isin(NETWORKS)]))
+    shapes = list(dict.fromkeys(frame[frame.method == "max-entropy"].image_shape))
+    lines = ["| pool | fastest index with recall@1 >= 0.95 | search, 10 queries (ms) | recall@1 / @10 | build, peak "
+             f"memory | ASAL selection of 10 (s): {' / '.join(networks)} | "
+             + " | ".join(f"max-entropy {shape} (s)" for shape in shapes) + " | speed-up "
+             + " / ".join(shapes) + " | transition (cycles) |", "|---" * (8 + len(shapes)) + "|"]
+    for n in sorted(frame[frame.method == "index-flat"].pool_size.unique()):
+        best = best_asal(frame, n)
+        search = row(n, best.method, "search")
+        build = row(n, "index-" + best.method.removeprefix("asal-").split("-nprobe")[0], "build")
+        totals = {net: row(n, best.method, "total", networks=net).seconds for net in networks}
+        maxent = {shape: row(n, "max-entropy", "total", image_shape=shape) for shape in shapes}
+        speedup = [maxent[shape].seconds / totals[next(net for net in networks if net.endswith(shape))]
+                   for shape in shapes if any(net.endswith(shape) for net in networks)]
+        cells = [f"{n:,}", best.method.removeprefix("asal-"), f"{search.seconds * 1e3:.2f}",
+                 f"{search.recall_at_1:.3f} / {search.recall_at_10:.3f}",
+                 f"{build.seconds:.1f} s, {build.peak_mb:,.0f} MB", " / ".join(f"{t:.2f}" for t in totals.values())]
+        cells += [f"{m.seconds:,.1f}" + (" (extrap.)" if m.extrapolated else "") for m in maxent.values()]
+        cells += [" / ".join(f"{x:,.0f}x" for x in speedup), f"{row(n, 'transition', 'cycles').seconds:,.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def best_asal(frame: pd.DataFrame, n: int, networks: str = "small-28x28") -> pd.Series:
@@ -383,13 +416,14 @@ def plot(frame: pd.DataFrame, times_png: Path, transition_png: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     sizes = sorted(frame[frame.method == "index-flat"].pool_size.unique())  # the sizes ASAL was timed at
+    fastest = {n: best_asal(frame, n).method for n in sizes}  # the index the small networks' total picks
     for networks, colour in (("small-28x28", "tab:blue"), ("dcgan-64x64x3", "tab:purple")):
         if not (frame.networks == networks).any():
             continue
         best = pd.DataFrame([best_asal(frame, n, networks) for n in sizes])
         ax.plot(best.pool_size, best.seconds, "o-", color=colour, label=f"ASAL total, {networks}")
-    search = pd.DataFrame([frame[(frame.pool_size == n) & (frame.method == best_asal(frame, n).method)
-                                 & (frame.part == "search")].iloc[0] for n in sizes])
+    search = pd.DataFrame([frame[(frame.pool_size == n) & (frame.method == fastest[n]) & (frame.part == "search")]
+                           .iloc[0] for n in sizes])
     ax.plot(search.pool_size, search.seconds, "s:", color="tab:green", label="ASAL search (10 queries)")
     for shape, colour in zip(dict.fromkeys(frame[frame.method == "max-entropy"].image_shape), ("tab:orange", "tab:red")):
         part = frame[(frame.method == "max-entropy") & (frame.part == "total") & (frame.image_shape == shape)]

@@ -20,8 +20,10 @@ def is_asal(strategy):
 
 
 def asal_space(strategy):
-    """raw, auto, disc or cls for asal-<space>[-<score>], else None (as asal.config.asal_space)."""
-    return strategy.removeprefix("asal-").split("-")[0] if is_asal(strategy) else None
+    """raw, auto, disc or cls for asal-[plus-]<space>[-<score>], else None (as asal.config.asal_space)."""
+    if not is_asal(strategy):
+        return None
+    return strategy.removeprefix("asal-").removeprefix("plus-").split("-")[0]
 
 
 def check_config():
@@ -92,6 +94,7 @@ AL_SECTIONS = {
     "full": ("classifier", "full"),
     "adba": ("al", "adba"),
     **{name: ("classifier", "al", "asal") for name in STRATEGIES if name.startswith("asal-") or name == "gaal"},
+    **{name: ("classifier", "al", "asal", "asal_plus") for name in STRATEGIES if name.startswith("asal-plus-")},
 }
 
 

@@ -4,12 +4,14 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
+from asal.config import validate_slice
 from asal.features import FeatureExtractor
 from asal.matching import PCAProjection, make_index
 from asal.models.autoencoder import ConvAutoencoder
 from asal.models.gan import ARCHS, Critic, Generator
 from asal.models.classifiers import to_float
-from asal.strategies.adversarial import ASAL_STRATEGIES, AdversarialSampling, AsalConfig, ClassifierSpace, FixedSpace
+from asal.strategies.adversarial import (ASAL_PLUS, ASAL_STRATEGIES, AdversarialSampling, AsalConfig, ClassifierSpace,
+                                         FixedSpace)
 
 CPU = torch.device("cpu")
 
@@ -33,6 +35,10 @@ def fixed_space(space: str, pool, *, index: str = "flat", dims: int = 5) -> Fixe
 
 
 def asal_strategy(name: str, pool, *, steps: int = 5, index: str = "flat", space=None, **cfg) -> AdversarialSampling:
+    """``name`` with a small untrained generator; ``asal-plus-*`` gets the schema's ``asal_plus`` defaults
+    (as `asal run-al` fills them) under ``cfg``."""
+    if name in ASAL_PLUS:
+        cfg = {**validate_slice({}, "asal_plus"), **cfg}
     torch.manual_seed(0)
     generator = Generator(pool.image_shape, 8, ARCHS["small"])
     kind, score = ASAL_STRATEGIES[name]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from asal.config import validate_config
+from asal.config import validate_config, validate_slice
 from asal.data import ImageStore
 from asal.errors import BadConfig
 from asal.features import extract_pool_features, load_extractor
@@ -15,7 +15,8 @@ from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_
 from asal.models.classifiers import LinearClassifier, TrainConfig, to_float, train_classifier
 from asal.strategies import SelectionContext, load_strategy
 from asal.models.gan import ARCHS, Generator
-from asal.strategies.adversarial import FixedSpace, frozen_for_ascent, uncertainty_ascent, torch_entropy
+from asal.strategies.adversarial import (FixedSpace, frozen_for_ascent, mean_cosine_similarity, rerank_matches,
+                                         uncertainty_ascent, torch_entropy)
 
 from asal_fixtures import CPU, asal_strategy
 
@@ -52,6 +53,43 @@ def test_uncertainty_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
     assert all(p.grad is None for p in (*model.parameters(), *generator.parameters()))
     again = uncertainty_ascent(generator, model, 16, steps=40, lr=0.05, seed=0, device=CPU)
     assert torch.equal(ascent.images, again.images)
+
+
+def test_latent_constraints_do_what_they_say(tiny_stores):
+    pool, _ = tiny_stores
+    torch.manual_seed(0)
+    model = LinearClassifier(pool.image_shape, pool.n_classes).eval()
+    generator = Generator(pool.image_shape, 8, ARCHS["small"])
+    run = lambda **kw: uncertainty_ascent(generator, model, 12, steps=30, lr=0.1, seed=0, device=CPU, **kw)  # noqa: E731
+    plain, sphere = run(), run(sphere=True)
+    np.testing.assert_allclose(sphere.z.norm(dim=1).numpy(), np.sqrt(8), rtol=1e-5)  # on the typical set
+    assert run(prior_weight=1.0).z.norm(dim=1).mean() < plain.z.norm(dim=1).mean()  # pulled toward the mode
+    with torch.no_grad():
+        similarity = lambda a: float(mean_cosine_similarity(model.features(a.images)))  # noqa: E731
+    assert similarity(run(diversity=5.0)) < similarity(plain)  # a more varied batch
+    assert float(mean_cosine_similarity(torch.ones(1, 4))) == 0.0
+
+
+def test_rerank_takes_each_querys_most_uncertain_free_candidate():
+    points = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)  # a line: row i at (i, i)
+    index = make_index("flat").build(points)
+    uncertainty = np.where(np.arange(20) % 5 == 2, 1.0, 0.1)  # rows 2, 7, 12, 17 are the uncertain ones
+    asked = []
+
+    def score(idx):
+        asked.append(idx)
+        return uncertainty[idx]
+
+    queries = points[[0, 1, 15]]
+    idx, dist, rows, scored = rerank_matches(index, queries, 3, {2}, candidates=5, score=score)
+    # query 0 sees rows 0-4 (2 is labelled), query 1 rows 0-4 too: both fall back to the nearer of equals
+    assert idx.tolist() == [0, 1, 17] and rows.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(dist, [0, 0, np.sqrt(8)], atol=1e-5)
+    assert len(asked) == 1 and asked[0].tolist() == sorted(set(range(5)) - {2} | set(range(13, 18)))
+    assert scored == len(asked[0])
+    # every candidate of the second query taken or labelled: it is matched as plain ASAL matches
+    idx, _, rows, _ = rerank_matches(index, points[[0, 0]], 2, {1, 2, 3}, candidates=2, score=score)
+    assert idx.tolist() == [0, 4] and sorted(rows.tolist()) == [0, 1]
 
 
 def test_ascent_copy_folds_batch_norm_and_leaves_the_callers_generator_alone():
@@ -138,6 +176,15 @@ def selection_footprint(name: str, n_pool: int) -> tuple[int, int]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak, pool.images.rows_read + pool.labels.rows_read
+
+
+def test_reranking_reads_a_bounded_number_of_pool_samples_whatever_the_pool():
+    """asal-plus scores at most 10 x rerank candidates, the same few kB for 1,000 or 100,000 samples."""
+    small_peak, small_rows = selection_footprint("asal-plus-raw", 1_000)
+    large_peak, large_rows = selection_footprint("asal-plus-raw", 100_000)
+    rerank = validate_slice({}, "asal_plus")["rerank"]
+    assert 0 < small_rows <= 2 * 10 * rerank and 0 < large_rows <= 2 * 10 * rerank  # images and labels
+    assert abs(large_peak - small_peak) < 100_000, (small_peak, large_peak)
 
 
 @pytest.mark.parametrize("name", ["asal-raw", "asal-disc"])

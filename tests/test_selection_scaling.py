@@ -55,6 +55,8 @@ def test_tiny_run_writes_every_row_and_figure(tiny_stores, tmp_path):
                                                                                                  "64x64x3": True}
     assert maxent[maxent.pool_size == 500].set_index("image_shape").extrapolated.to_dict() == {"12x12": False,
                                                                                                 "64x64x3": True}
+    table = out.with_suffix(".md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| 500 | ") and table[1].count("|---") == table[0].count(" | ") + 1
     assert (out.with_suffix(".png")).read_bytes()[:4] == b"\x89PNG"
     assert (out.with_name("selection_transition.png")).read_bytes()[:4] == b"\x89PNG"
     machine = json.loads(out.with_name("scaling_machine.json").read_text())

@@ -26,19 +26,24 @@ from ..errors import BadConfig, BadData
 from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
 from .base import Selection, SelectionContext, Strategy
-from .scores import SCORES, from_logits
+from .scores import SCORES, from_logits, score_numpy
 
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
 
 
 @dataclass(frozen=True)
 class AsalConfig:
-    """The ``asal`` section of an experiment (see the schema for each field)."""
+    """The ``asal`` section of an experiment, and for ``asal-plus-*`` the ``asal_plus`` one on top (see the
+    schema for each field). The ``asal_plus`` switches are off here: the paper's ASAL."""
 
     steps: int = 100
     lr: float = 0.02
     batch_size: int | None = None
     k: int = 10
+    rerank: int = 0
+    prior_weight: float = 0.0
+    sphere: bool = False
+    diversity: float = 0.0
 
 
 def torch_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -77,12 +82,32 @@ def frozen_for_ascent(module: nn.Module) -> nn.Module:
     return module.to(memory_format=torch.channels_last)
 
 
+def mean_cosine_similarity(features: torch.Tensor) -> torch.Tensor:
+    """Mean cosine similarity over the distinct pairs of a batch: (B, d) -> scalar; 0 for one sample."""
+    if len(features) < 2:
+        return features.new_zeros(())
+    unit = nn.functional.normalize(features.flatten(1), dim=1)
+    gram = unit @ unit.T  # (B, B)
+    return (gram.sum() - gram.diagonal().sum()) / (len(unit) * (len(unit) - 1))
+
+
+def to_sphere(z: torch.Tensor) -> torch.Tensor:
+    """Each code scaled to norm sqrt(latent_dim), where nearly all of N(0, I)'s mass lies: (B, d) -> (B, d)."""
+    return z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+
 def uncertainty_ascent(
     generator: nn.Module, model: nn.Module, n: int, *, steps: int, lr: float, seed: int, device: torch.device,
-    score: str = "entropy",
+    score: str = "entropy", prior_weight: float = 0.0, sphere: bool = False, diversity: float = 0.0,
 ) -> Ascent:
     """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
     ``score`` another uncertainty score of :data:`asal.strategies.scores.SCORES` takes the entropy's place.
+
+    Three constraints keep the synthetic samples where real samples are (all off by default, the paper's
+    ascent): ``prior_weight`` subtracts ``prior_weight * |z|^2 / 2`` per code (the prior's negative log
+    density), ``sphere`` projects every code back to norm sqrt(latent_dim) after each step, and ``diversity``
+    subtracts ``diversity * n`` times the batch's mean pairwise cosine similarity of the classifier's
+    features of G(z), so the codes do not all climb to one boundary region.
 
     Only z receives gradients (``torch.autograd.grad``); both networks run as :func:`frozen_for_ascent`
     copies, so neither the weights nor the layout of the caller's networks are touched.
@@ -90,17 +115,29 @@ def uncertainty_ascent(
     if score not in SCORES:
         raise BadConfig(f"unknown uncertainty score {score!r} (known: {', '.join(SCORES)})")
     gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator.latent_dim, generator=gen).to(device).requires_grad_(True)
+    z = torch.randn(n, generator.latent_dim, generator=gen).to(device)
+    z = (to_sphere(z) if sphere else z).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     generator, model = frozen_for_ascent(generator), frozen_for_ascent(model)
     history = []  # per-step mean score, kept on the device: no host sync inside the loop
     with torch.no_grad():
         start = torch_entropy(model(generator(z)))
     for _ in range(steps):
-        u = from_logits(score, model(generator(z)))
+        if diversity:
+            features = model.features(generator(z))  # (n, d)
+            u = from_logits(score, model.classify(features))
+            objective = u.sum() - diversity * n * mean_cosine_similarity(features)
+        else:
+            u = from_logits(score, model(generator(z)))
+            objective = u.sum()
+        if prior_weight:
+            objective = objective - prior_weight * z.square().sum() / 2
         history.append(u.detach().mean())
-        (z.grad,) = torch.autograd.grad(-u.sum(), [z])
+        (z.grad,) = torch.autograd.grad(-objective, [z])
         opt.step()
+        if sphere:
+            with torch.no_grad():
+                z.copy_(to_sphere(z))
     with torch.no_grad():
         images = generator(z)
         logits = model(images)
@@ -144,6 +181,45 @@ class ClassifierSpace:
         return embed, FaissIndex("flat").build(feats)
 
 
+def rerank_matches(
+    index, queries: np.ndarray, n: int, blocked: set[int], *, candidates: int, score: Callable[[np.ndarray], np.ndarray],
+    k: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per synthetic sample, in query order, the most uncertain of its ``candidates`` nearest pool samples that
+    is neither ``blocked`` nor taken; ``(pool_idx (n,), distance to its query (n,), query row (n,), scored)``.
+
+    ``score`` maps sorted ``pool_idx`` (M,) to their uncertainty (M,) under the current classifier; it is
+    called once, on at most ``len(queries) * candidates`` samples, so the cost is the index's and
+    ``candidates`` classifier passes per query, whatever the pool's size. One pick per query keeps the batch
+    as spread out as the synthetic batch. Queries whose candidates are all gone are matched as plain ASAL
+    does (:func:`match_without_replacement`), after the others.
+    """
+    dist, idx = index.search(queries, candidates, allow_missing=True)  # (Q, c) each
+    free = idx >= 0
+    if blocked:
+        free &= ~np.isin(idx, np.fromiter(blocked, np.int64, len(blocked)))
+    scored = np.unique(idx[free])  # (M,) sorted
+    uncertainty = dict(zip(scored.tolist(), score(scored).tolist()))
+    taken: dict[int, tuple[float, int]] = {}  # pool_idx -> (distance, query row)
+    for row in range(len(queries)):
+        if len(taken) == n:
+            break
+        options = [(uncertainty[i], -d, i) for i, d, ok in zip(idx[row].tolist(), dist[row].tolist(), free[row])
+                   if ok and i not in taken]
+        if options:
+            _, neg_d, best = max(options)  # the most uncertain; a tie goes to the nearer
+            taken[best] = (-neg_d, row)
+    if len(taken) < n:
+        rest = np.setdiff1d(np.arange(len(queries)), [row for _, row in taken.values()])
+        more, more_dist, more_rows = match_without_replacement(index, queries[rest], n - len(taken),
+                                                               blocked | set(taken), k=k)
+        taken.update({i: (d, rest[r]) for i, d, r in zip(more.tolist(), more_dist.tolist(), more_rows.tolist())})
+    pool_idx = np.fromiter(taken, np.int64, len(taken))
+    distance = np.array([d for d, _ in taken.values()], np.float32)
+    rows = np.array([r for _, r in taken.values()], np.int64)
+    return pool_idx, distance, rows, len(scored)
+
+
 class AdversarialSampling(Strategy):
     """ASAL with one matching space and one score; registered as ``asal-<space>[-<score>]`` (:data:`ASAL_STRATEGIES`).
 
@@ -163,32 +239,45 @@ class AdversarialSampling(Strategy):
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         n_codes = max(n, self.cfg.batch_size or n)
         t0 = time.perf_counter()
-        ascent = uncertainty_ascent(self.generator, ctx.model, n_codes, steps=self.cfg.steps, lr=self.cfg.lr,
-                                    seed=int(ctx.rng.integers(2**63)), device=ctx.device, score=self.score)
+        cfg = self.cfg
+        ascent = uncertainty_ascent(self.generator, ctx.model, n_codes, steps=cfg.steps, lr=cfg.lr,
+                                    seed=int(ctx.rng.integers(2**63)), device=ctx.device, score=self.score,
+                                    prior_weight=cfg.prior_weight, sphere=cfg.sphere, diversity=cfg.diversity)
         order = np.argsort(-ascent.score_end, kind="stable")  # the most uncertain synthetic samples first
         t1 = time.perf_counter()
         embed, index = self.space.for_cycle(ctx)
         queries = embed(ascent.images[order])
         t2 = time.perf_counter()
-        pool_idx, dist, rows = match_without_replacement(index, queries, n, ctx.labelled_set(), k=self.cfg.k)
+        extra = {}
+        if cfg.rerank:
+            score = SCORES[self.score]
+            uncertainty = lambda idx: np.concatenate([score_numpy(score, p) for _, p in ctx.iter_proba(idx)])  # noqa: E731
+            pool_idx, dist, rows, scored = rerank_matches(index, queries, n, ctx.labelled_set(), candidates=cfg.rerank,
+                                                          score=uncertainty, k=cfg.k)
+            extra["rerank_scored"] = float(scored)
+        else:
+            pool_idx, dist, rows = match_without_replacement(index, queries, n, ctx.labelled_set(), k=cfg.k)
         t3 = time.perf_counter()
         used = order[rows]
         return Selection(pool_idx, synthetic=ascent.images[used], stats={
             "synthetic_entropy_start": float(ascent.entropy_start[used].mean()),
             "synthetic_entropy": float(ascent.entropy_end[used].mean()),
             "match_distance": float(dist.mean()),
-            "generate_seconds": t1 - t0, "features_seconds": t2 - t1, "search_seconds": t3 - t2,
+            "generate_seconds": t1 - t0, "features_seconds": t2 - t1, "search_seconds": t3 - t2, **extra,
         })
 
 
 DIAGNOSTICS = ("synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
-               "features_seconds", "search_seconds")  # ASAL's columns of a run's CSV
+               "features_seconds", "search_seconds", "rerank_scored")  # ASAL's columns of a run's CSV
 # name -> (matching space, maximised score): asal-raw, asal-auto, asal-disc and asal-cls are the paper's
 # (entropy); asal-<space>-margin and asal-<space>-least-confidence swap the score.
 ASAL_STRATEGIES = {
     f"asal-{space}{'' if score == 'entropy' else '-' + score}": (space, score)
     for score in SCORES for space in ("raw", "auto", "disc", "cls")
 }
+# asal-plus-<space>: the paper's ASAL with the `asal_plus` section's switches on top (entropy, fixed spaces)
+ASAL_PLUS = {f"asal-plus-{space}": (space, "entropy") for space in ("raw", "auto", "disc")}
+ASAL_STRATEGIES.update(ASAL_PLUS)
 
 
 def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | None = None,
@@ -215,4 +304,5 @@ def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | Non
         matcher = FixedSpace(extractor, projection, nn_index)
         provenance.update(features=extractor.provenance, pca=str(pca), pca_fingerprint=projection.fingerprint(),
                           index=str(index), index_kind=nn_index.kind, index_size=len(nn_index))
-    return AdversarialSampling(name, generator, matcher, AsalConfig(**settings.get("asal", {})), provenance, score)
+    cfg = {**settings.get("asal", {}), **(settings.get("asal_plus", {}) if name in ASAL_PLUS else {})}
+    return AdversarialSampling(name, generator, matcher, AsalConfig(**cfg), provenance, score)
