@@ -110,6 +110,32 @@ def table(runs: pd.DataFrame, features: Path) -> pd.DataFrame:
     return out.sort_values("mean_acc", ascending=False)
 
 
+def plot(runs: pd.DataFrame, out_png: Path, title: str) -> None:
+    """Test accuracy against labels, mean over seeds (left), and its difference from random's (right), where
+    curves this close are told apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    mean = runs.groupby(["strategy", "n_labelled"]).test_accuracy.mean().unstack(0) * 100  # (sizes, variants)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    colours = dict(zip(mean.columns, sns.color_palette("tab20" if mean.shape[1] > 10 else "colorblind", mean.shape[1])))
+    for variant in mean.columns:
+        style = dict(color=colours[variant], lw=2.2 if variant.startswith("asal-plus") else 1.3,
+                     ls="--" if variant in ("random", "max-entropy") else "-")
+        left.plot(mean.index, mean[variant], label=variant, **style)
+        if "random" in mean:
+            right.plot(mean.index, mean[variant] - mean["random"], **style)
+    left.set(xlabel="labelled samples", ylabel="test accuracy (%)", title=f"{title}: mean over seeds")
+    right.set(xlabel="labelled samples", ylabel="accuracy minus random's (points)", title="against random")
+    right.axhline(0, color="grey", lw=0.8)
+    left.legend(fontsize=7, ncol=2)
+    fig.savefig(out_png, dpi=130)
+    plt.close(fig)
+
+
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="config/config.yaml")
@@ -146,7 +172,9 @@ def main(argv=None) -> pd.DataFrame:
     for variant in args.variants:
         paths = [out / "runs" / variant.replace(" ", "_") / f"seed{s}.csv" for s in args.seeds]
         frames.append(read_runs(paths).assign(strategy=variant))
-    result = table(pd.concat(frames, ignore_index=True), Path("features") / args.experiment)
+    runs = pd.concat(frames, ignore_index=True)
+    result = table(runs, Path("features") / args.experiment)
+    plot(runs, out / "ablation.png", args.experiment)
     result.to_csv(out / "ablation.csv", float_format="%.4f")
     (out / "ablation.md").write_text(markdown(result.rename_axis("variant"), ".4f") + "\n")
     print(result.to_string(float_format=lambda x: f"{x:.4f}"))

@@ -44,6 +44,8 @@ def test_table_measures_the_gap_closed_against_random_and_max_entropy(tmp_path):
     with h5py.File(tmp_path / "raw_pca.h5", "w") as fh:
         fh["projected"] = points
     out = ablation.table(pd.DataFrame(rows), tmp_path)
+    ablation.plot(pd.DataFrame(rows), tmp_path / "ablation.png", "tiny")
+    assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     assert out.loc["asal-raw", "gap_closed"] == pytest.approx(0.5)
     assert out.loc["max-entropy", "gap_closed"] == pytest.approx(1.0) and out.loc["random", "gap_closed"] == 0
     assert out.loc["asal-raw", "above_random_seeds"] == 2 and out.loc["random", "above_random_seeds"] == 0

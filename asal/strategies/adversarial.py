@@ -248,7 +248,7 @@ class AdversarialSampling(Strategy):
         embed, index = self.space.for_cycle(ctx)
         queries = embed(ascent.images[order])
         t2 = time.perf_counter()
-        extra = {}
+        extra = {"rerank_scored": 0.0}  # pool samples the classifier scored for this selection
         if cfg.rerank:
             score = SCORES[self.score]
             uncertainty = lambda idx: np.concatenate([score_numpy(score, p) for _, p in ctx.iter_proba(idx)])  # noqa: E731
