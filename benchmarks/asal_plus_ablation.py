@@ -64,9 +64,10 @@ def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) ->
                 "asal_plus": dict(exp["asal_plus"])}
     for key, value in overrides.items():
         settings["asal" if key in ASAL_KEYS else "asal_plus"][key] = value
-    cmd = [shutil.which("asal") or str(Path(sys.executable).with_name("asal")), "run-al", "--params", json.dumps(settings),
-           "--pool", f"data/{exp_name}/pool.h5", "--test", f"data/{exp_name}/test.h5", "--strategy", strategy,
-           "--seed", str(seed), "--threads", "1", "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv"))]
+    asal = shutil.which("asal") or str(Path(sys.executable).with_name("asal"))
+    cmd = [asal, "run-al", "--params", json.dumps(settings), "--pool", f"data/{exp_name}/pool.h5",
+           "--test", f"data/{exp_name}/test.h5", "--strategy", strategy, "--seed", str(seed), "--threads", "1",
+           "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv"))]
     space = asal_space(strategy)
     if space:
         cmd += ["--gan", f"models/{exp_name}/gan.pt", "--pca", f"features/{exp_name}/{space}_pca.h5",
@@ -102,7 +103,8 @@ def table(runs: pd.DataFrame, features: Path) -> pd.DataFrame:
         if "random" in per_seed.index else np.nan,
         "gap_closed": (mean - mean.get("random", np.nan)) / gap,
     }).join(acc)
-    diag = runs.groupby("strategy")[["selected_entropy", "synthetic_entropy", "match_distance", "select_seconds"]].mean()
+    diagnostics = ["selected_entropy", "synthetic_entropy", "match_distance", "select_seconds"]
+    diag = runs.groupby("strategy")[diagnostics].mean()
     out = out.join(diag)
     spaces = {variant: asal_space(VARIANTS[variant][0]) for variant in out.index}
     nn = {space: pool_nn_distance(features / f"{space}_pca.h5") for space in set(spaces.values()) - {None}}
