@@ -39,6 +39,7 @@ VARIANTS = {
     "asal-raw": ("asal-raw", {}),
     "asal-auto": ("asal-auto", {}),
     "asal-disc": ("asal-disc", {}),
+    "asal-cls": ("asal-cls", {}),
     "asal-raw no ascent": ("asal-raw", {"steps": 0}),
     "raw rerank 5": ("asal-plus-raw", {"rerank": 5}),
     "raw rerank 10": ("asal-plus-raw", {"rerank": 10}),
@@ -69,7 +70,9 @@ def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) ->
            "--test", f"data/{exp_name}/test.h5", "--strategy", strategy, "--seed", str(seed), "--threads", "1",
            "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv"))]
     space = asal_space(strategy)
-    if space:
+    if space == "cls":  # matched in the classifier's own features: the GAN only
+        cmd += ["--gan", f"models/{exp_name}/gan.pt"]
+    elif space:
         cmd += ["--gan", f"models/{exp_name}/gan.pt", "--pca", f"features/{exp_name}/{space}_pca.h5",
                 "--index", f"features/{exp_name}/{space}_{exp['matching']['index']}.index"]
         if FEATURE_MODELS[space]:
@@ -107,6 +110,7 @@ def table(runs: pd.DataFrame, features: Path) -> pd.DataFrame:
     diag = runs.groupby("strategy")[diagnostics].mean()
     out = out.join(diag)
     spaces = {variant: asal_space(VARIANTS[variant][0]) for variant in out.index}
+    spaces = {variant: None if space == "cls" else space for variant, space in spaces.items()}  # no fixed space
     nn = {space: pool_nn_distance(features / f"{space}_pca.h5") for space in set(spaces.values()) - {None}}
     out["pool_nn_distance"] = [nn.get(spaces[v], np.nan) for v in out.index]
     return out.sort_values("mean_acc", ascending=False)

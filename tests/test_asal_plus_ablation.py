@@ -29,6 +29,8 @@ def test_a_variants_overrides_reach_the_right_sections_and_files():
     cmd = ablation.run_command("e", exp, "asal-plus-auto", 0, ablation.Path("out/seed0.csv"))
     assert cmd[cmd.index("--features-model") + 1] == "models/e/autoencoder.pt"
     assert "--gan" not in ablation.run_command("e", exp, "random", 0, ablation.Path("out/seed0.csv"))
+    cls = ablation.run_command("e", exp, "asal-cls", 0, ablation.Path("out/seed0.csv"))
+    assert cls[cls.index("--gan") + 1] == "models/e/gan.pt" and "--pca" not in cls  # its own features
 
 
 def test_table_measures_the_gap_closed_against_random_and_max_entropy(tmp_path):
