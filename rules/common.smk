@@ -12,7 +12,7 @@ wildcard_constraints:
     strategy="|".join(re.escape(name) for name in STRATEGIES),
     seed=r"\d+",
     space="raw|auto|disc",
-    index="kdtree|flat|ivf|hnsw",
+    index="kdtree|flat|ivf|hnsw|auto",
 
 
 def is_asal(strategy):
@@ -198,6 +198,7 @@ INDEX_KEYS = {
     "flat": (),
     "ivf": ("ivf_nlist", "ivf_nprobe", "ivf_quantizer", "seed"),
     "hnsw": ("hnsw_m", "hnsw_ef_search"),
+    "auto": ("ivf_nlist", "ivf_nprobe", "seed"),  # flat, or IVF with the HNSW quantizer (asal.matching.resolve_kind)
 }
 
 
