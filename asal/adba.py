@@ -38,9 +38,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from .config import config_hash
+from .files import config_hash
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .errors import BadConfig, BadData, PoolExhausted
 from .latent import check_codes
 from .loop import ROW_COLUMNS, checkpoint_path, cycle_seed, initial_labelled, load_checkpoint, write_json

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from torchvision.utils import save_image
 
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .models.autoencoder import ConvAutoencoder
 from .models.classifiers import to_float
 

@@ -256,7 +256,7 @@ def cmd_build_index(args):
 
 def cmd_summarize(args):
     from .aggregate import compare_strategies, read_runs, summarize
-    from .data.store import atomic_path
+    from .files import atomic_path
 
     runs = read_runs(args.runs)
     strategies = compare_strategies(runs)
@@ -277,7 +277,7 @@ def cmd_table(args):
     import pandas as pd
 
     from .aggregate import STRATEGY_COLUMNS, accuracy_table, checkpoints, html_tables, markdown
-    from .data.store import atomic_path
+    from .files import atomic_path
 
     summary = pd.read_csv(args.summary)
     if args.html:

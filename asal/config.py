@@ -74,7 +74,7 @@ def write_experiment_config(name: str, exp: dict, out: str | Path) -> None:
 
     The file is what ``snakemake --configfile FILE`` reads, so the results it sits beside can be rerun from it.
     """
-    from .data.store import atomic_path
+    from .files import atomic_path
 
     config = validate_config({"experiments": {name: exp}}, f"experiment {name!r}")
     header = f"# The configuration that made results/{name}/ (defaults filled), written by `asal write-config`.\n"

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .errors import BadData
 from .loop import cycle_context, cycle_model
 from .models.classifiers import TrainConfig, entropy, predict_proba

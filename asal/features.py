@@ -18,8 +18,8 @@ import torch
 
 from . import __version__
 from .autoencoder import load_autoencoder
-from .config import config_hash
-from .data.store import atomic_path
+from .files import config_hash
+from .files import atomic_path
 from .errors import BadConfig, BadData
 from .wgan import load_gan
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import config_hash
+from .files import config_hash
 from .data import read_split
-from .data.store import atomic_path
+from .files import atomic_path
 from .errors import BadData
 from .wgan import load_gan
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import config_hash
+from .files import config_hash
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .errors import BadConfig, PoolExhausted
 from .models.classifiers import TrainConfig, entropy, predict_proba, train_classifier
 from .strategies import DIAGNOSTICS, SelectionContext, Strategy

@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree
 
 from . import __version__
-from .data.store import atomic_path
+from .files import atomic_path
 from .errors import BadConfig, BadData
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .models.classifiers import TrainConfig, build_classifier, predict_proba, train_classifier
 from .wgan import load_gan, sample
 

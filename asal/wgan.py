@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torchvision.utils import save_image
 
-from .config import config_hash
+from .files import config_hash
 from .data import ImageStore
-from .data.store import atomic_path
+from .files import atomic_path
 from .models.gan import ARCHS, Critic, Generator
 
 log = logging.getLogger(__name__)

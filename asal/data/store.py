@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..config import canonical_json, config_hash
+from ..files import canonical_json, config_hash
 from ..errors import BadConfig, BadData
 
 ROWS_PER_CHUNK = 1024

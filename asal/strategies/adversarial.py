@@ -204,7 +204,7 @@ def rerank_matches(
     if blocked:
         free &= ~np.isin(idx, np.fromiter(blocked, np.int64, len(blocked)))
     scored = np.unique(idx[free])  # (M,) sorted
-    uncertainty = dict(zip(scored.tolist(), score(scored).tolist()))
+    uncertainty = dict(zip(scored.tolist(), score(scored).tolist())) if len(scored) else {}
     taken: dict[int, tuple[float, int]] = {}  # pool_idx -> (distance, query row)
     for row in range(len(queries)):
         if len(taken) == n:
@@ -292,7 +292,7 @@ def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | Non
               features_model: str | None = None, pca: str | None = None, index: str | None = None) -> AdversarialSampling:
     """Build ``asal-<space>[-<score>]`` from its files: the GAN, and for a fixed space its feature model, PCA
     and index."""
-    from ..config import config_hash
+    from ..files import config_hash
     from ..wgan import load_gan
 
     space, score = ASAL_STRATEGIES[name]

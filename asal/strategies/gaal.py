@@ -69,7 +69,7 @@ def load_gaal(*, settings: dict, device: torch.device, gan: str | None = None, o
 
     Built from its files: the GAN, the oracle and the oracle's metrics (its test accuracy is recorded).
     """
-    from ..config import config_hash
+    from ..files import config_hash
     from ..quality import load_oracle
     from ..wgan import load_gan
 
