@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadData
-from .loop import ROW_COLUMNS
-from .strategies import DIAGNOSTICS
+from .runfiles import DIAGNOSTICS, ROW_COLUMNS
 
 
 def read_runs(paths: list[str | Path]) -> pd.DataFrame:

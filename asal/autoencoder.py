@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,20 +15,10 @@ from torchvision.utils import save_image
 from .data import ImageStore
 from .files import atomic_path
 from .models.autoencoder import ConvAutoencoder
-from .models.classifiers import to_float
+from .images import to_float
+from .settings import AutoencoderConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AutoencoderConfig:
-    """The ``autoencoder`` section of an experiment (see the schema for each field)."""
-
-    code_dim: int = 64
-    steps: int = 3000
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
 
 
 def train_autoencoder(

@@ -9,8 +9,7 @@ params rerun trigger invalidate exactly the stages a config edit touches.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,21 @@ import jsonschema
 import yaml
 
 from .errors import BadConfig
+from .strategies import STRATEGIES, spec
 
 SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
 
 
 def load_schema() -> dict:
+    """The schema, with the strategy names of the registry (:mod:`asal.strategies`) as the strategies' enum:
+    a registered strategy is admitted by the config with nothing else edited."""
+    schema = copy.deepcopy(_schema_file())
+    schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(STRATEGIES)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _schema_file() -> dict:
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
 
@@ -64,9 +73,38 @@ def validate_config(config: dict, where: str = "config") -> dict:
 
 def check_experiment(exp: dict, where: str) -> None:
     """The constraints between keys of a validated experiment (the Snakefile runs these too)."""
-    check_al(exp["al"], f"{where}.al")
-    check_strategies(exp, where)
-    check_asal(exp["asal"], exp["al"], f"{where}.asal")
+    check_sections(exp, exp["strategies"], where)
+    for name in exp["strategies"]:
+        space = spec(name).space
+        if space is not None and space not in exp["matching"]["spaces"]:
+            raise BadConfig(f"{where}.strategies: {name!r} needs {space!r} in matching.spaces "
+                            f"(now {exp['matching']['spaces']})")
+    classes = exp["data"]["classes"]
+    n_classes = len(classes) if classes is not None else 10 if exp["data"]["source"] == "mnist" else None
+    binary = [name for name in exp["strategies"] if spec(name).binary_only]
+    if binary and n_classes not in (None, 2):
+        raise BadConfig(f"{where}.strategies: {binary[0]!r} is for binary experiments, but data.classes "
+                        f"{'has' if classes else '= null keeps all'} {n_classes} classes")
+
+
+def check_sections(sections: dict, strategies: list[str], where: str) -> None:
+    """What JSON schema cannot say between keys of the validated ``sections`` (those present are checked) for
+    runs of ``strategies``: the one place of these rules, for a config file and for a run's ``--params``."""
+    al, asal, classifier = sections.get("al"), sections.get("asal"), sections.get("classifier")
+    if al and al["budget"] < al["initial"]:
+        raise BadConfig(f"{where}: al.budget = {al['budget']} is smaller than al.initial = {al['initial']}")
+    if al and asal and asal["batch_size"] is not None and asal["batch_size"] < al["new"]:
+        raise BadConfig(f"{where}: asal.batch_size = {asal['batch_size']} is smaller than al.new = {al['new']}: "
+                        "ASAL needs a synthetic sample per selected sample (null means al.new)")
+    if not classifier:
+        return
+    if classifier["dropout"] > 0 and classifier["optimizer"] == "lbfgs":
+        raise BadConfig(f"{where}: classifier.dropout = {classifier['dropout']}: lbfgs needs a deterministic "
+                        "loss, and dropout makes it random; use adam or sgd, or dropout 0")
+    for name in strategies:
+        if spec(name).needs_dropout and classifier["dropout"] == 0:
+            raise BadConfig(f"{where}: strategy {name!r} samples the classifier's dropout, but classifier.dropout "
+                            f"= 0: set it above 0 (e.g. 0.25) or drop {name!r}")
 
 
 def write_experiment_config(name: str, exp: dict, out: str | Path) -> None:
@@ -96,52 +134,10 @@ def load_config(path: str | Path) -> dict:
 
 def validate_slice(obj: dict, section: str, where: str = "--params") -> dict:
     """Validate one section (``data``, ``classifier``, ``al``) of an experiment; fill its defaults."""
-    schema = load_schema()
+    schema = _schema_file()
     # Validate the section's own body (a root `$ref` would skip the default-filling `properties` hook).
     body = dict(schema["$defs"][section], **{"$schema": schema["$schema"], "$defs": schema["$defs"]})
     return _validate(obj, body, f"{where} [{section}]")
-
-
-def check_al(al: dict, where: str) -> None:
-    """Constraints JSON schema cannot express between keys of the ``al`` section."""
-    if al["budget"] < al["initial"]:
-        raise BadConfig(f"{where}.budget = {al['budget']} is smaller than al.initial = {al['initial']}")
-
-
-def check_asal(asal: dict, al: dict, where: str) -> None:
-    """ASAL optimises at least one latent code per sample it selects."""
-    if asal["batch_size"] is not None and asal["batch_size"] < al["new"]:
-        raise BadConfig(f"{where}.batch_size = {asal['batch_size']} is smaller than al.new = {al['new']}: "
-                        "ASAL needs a synthetic sample per selected sample (null means al.new)")
-
-
-def asal_space(strategy: str) -> str | None:
-    """The matching space of an ``asal-[plus-]<space>[-<score>]`` strategy (``raw``, ``auto``, ``disc``, ``cls``),
-    else None."""
-    if not strategy.startswith("asal-"):
-        return None
-    return strategy.removeprefix("asal-").removeprefix("plus-").split("-")[0]
-
-
-def check_strategies(exp: dict, where: str) -> None:
-    """What the schema cannot say about the strategies: an ``asal-<space>`` strategy needs its feature space
-    among ``matching.spaces`` (asal-cls needs none), ``bald`` a dropout layer to sample, ``adba`` two classes."""
-    for name in exp["strategies"]:
-        space = asal_space(name)
-        if space not in (None, "cls") and space not in exp["matching"]["spaces"]:
-            raise BadConfig(f"{where}.strategies: {name!r} needs {space!r} in matching.spaces "
-                            f"(now {exp['matching']['spaces']})")
-    if "bald" in exp["strategies"] and exp["classifier"]["dropout"] == 0:
-        raise BadConfig(f"{where}.strategies: 'bald' samples the classifier's dropout, but classifier.dropout = 0: "
-                        "set it above 0 (e.g. 0.25) or drop 'bald'")
-    if exp["classifier"]["dropout"] > 0 and exp["classifier"]["optimizer"] == "lbfgs":
-        raise BadConfig(f"{where}.classifier.dropout = {exp['classifier']['dropout']}: lbfgs needs a deterministic "
-                        "loss, and dropout makes it random; use adam or sgd, or dropout 0")
-    classes = exp["data"]["classes"]
-    n_classes = len(classes) if classes is not None else 10 if exp["data"]["source"] == "mnist" else None
-    if "adba" in exp["strategies"] and n_classes not in (None, 2):
-        raise BadConfig(f"{where}.strategies: 'adba' is for binary experiments, but data.classes "
-                        f"{'has' if classes else '= null keeps all'} {n_classes} classes")
 
 
 def experiment(config: dict, name: str) -> dict:
@@ -151,11 +147,3 @@ def experiment(config: dict, name: str) -> dict:
         known = ", ".join(sorted(config["experiments"]))
         raise BadConfig(f"experiment {name!r} is not in the config (known: {known})") from None
 
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def config_hash(obj: Any) -> str:
-    """Short, stable digest of a slice; stored in output files and checkpoints."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]

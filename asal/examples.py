@@ -18,15 +18,19 @@ import torch
 from .data import ImageStore
 from .files import atomic_path
 from .errors import BadData
-from .loop import cycle_context, cycle_model
-from .models.classifiers import TrainConfig, entropy, predict_proba
-from .strategies import Strategy
-from .strategies.adversarial import torch_entropy
+from .annotators import SKIP
+from .loop import cycle_context
+from .runfiles import INDEX_COLUMNS
+from .seeds import sub_seed
+from .settings import RunSettings
+from .models.classifiers import predict_proba
+from .scores import entropy, from_logits
+from .strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
 
-def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Path, *, settings: dict, seed: int,
+def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Path, *, settings: RunSettings, seed: int,
                      cycle: int, device: torch.device, n_show: int = 10, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """Re-run ``cycle``'s selection of the run behind ``indices_csv``; return its first ``n_show`` picks.
 
@@ -35,24 +39,28 @@ def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Pa
     ``strategy``, ``seed``, ``cycle``, ``replay_matches`` (whether the replay picked what the run picked).
     """
     indices = pd.read_csv(indices_csv)
-    if not {"pool_idx", "cycle"} <= set(indices.columns):
+    if not set(INDEX_COLUMNS) <= set(indices.columns):
         raise BadData(f"{indices_csv}: not an indices CSV written by run-al")
-    labelled = indices.loc[indices.cycle <= cycle, "pool_idx"].to_numpy(np.int64)
+    before = indices[indices.cycle <= cycle]
+    answered = before[before.label != SKIP]
     recorded = indices.loc[indices.cycle == cycle + 1, "pool_idx"].to_numpy(np.int64)
     if len(recorded) == 0:
         raise BadData(f"{indices_csv}: cycle {cycle} selected nothing (the run has cycles 0-{indices.cycle.max() - 1})")
-    model = cycle_model(pool, labelled, TrainConfig(**settings["classifier"]), seed=seed, cycle=cycle, device=device)
-    ctx = cycle_context(pool, labelled, model, seed=seed, cycle=cycle, device=device, batch_size=batch_size)
+    learner = strategy.learner(settings, pool, None, device)  # trained, not evaluated: no test set
+    model = learner.fit(answered.pool_idx.to_numpy(np.int64), answered.label.to_numpy(np.int64), {},
+                        seed=sub_seed(seed, cycle, 0))
+    ctx = cycle_context(pool, before.pool_idx.to_numpy(np.int64), model, seed=seed, cycle=cycle, device=device,
+                        batch_size=batch_size)
     selection = strategy.select(ctx, len(recorded))
-    if selection.synthetic is None:
+    if selection.generated is None:
         raise BadData(f"strategy {strategy.name!r} makes no synthetic samples to show")
     same = bool(np.array_equal(selection.pool_idx, recorded))
     if not same:
         log.warning("%s: the replay of cycle %d picked other samples than the run (another device or library "
                     "version?); showing the replay's", indices_csv, cycle)
-    idx, synthetic = selection.pool_idx[:n_show], selection.synthetic[:n_show]
+    idx, synthetic = selection.pool_idx[:n_show], selection.generated[:n_show]
     with torch.no_grad():
-        synthetic_entropy = torch_entropy(model(synthetic.to(device))).cpu().numpy()
+        synthetic_entropy = from_logits("entropy", model(synthetic.to(device))).cpu().numpy()
     return {
         "strategy": np.array(strategy.name), "seed": np.array(seed), "cycle": np.array(cycle),
         "replay_matches": np.array(same),

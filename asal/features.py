@@ -19,6 +19,7 @@ import torch
 from . import __version__
 from .autoencoder import load_autoencoder
 from .files import config_hash
+from .paths import FEATURE_MODELS
 from .files import atomic_path
 from .errors import BadConfig, BadData
 from .wgan import load_gan
@@ -26,7 +27,6 @@ from .wgan import load_gan
 log = logging.getLogger(__name__)
 
 SPACES = ("raw", "auto", "disc")
-MODEL_FOR_SPACE = {"raw": None, "auto": "autoencoder", "disc": "gan"}
 
 
 class FeatureExtractor:
@@ -47,8 +47,8 @@ class FeatureExtractor:
 def load_extractor(space: str, model_path: str | Path | None, device: torch.device) -> FeatureExtractor:
     if space not in SPACES:
         raise BadConfig(f"feature space {space!r} is unknown (known: {', '.join(SPACES)})")
-    if (MODEL_FOR_SPACE[space] is None) != (model_path is None):
-        need = f"the {MODEL_FOR_SPACE[space]} model" if MODEL_FOR_SPACE[space] else "no model"
+    if (FEATURE_MODELS[space] is None) != (model_path is None):
+        need = f"the {FEATURE_MODELS[space]} model" if FEATURE_MODELS[space] else "no model"
         raise BadConfig(f"feature space {space!r} needs {need} (--model {model_path!r})")
     if space == "raw":
         return FeatureExtractor(space, lambda x: x, device)

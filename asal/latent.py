@@ -27,24 +27,14 @@ from .files import config_hash
 from .data import read_split
 from .files import atomic_path
 from .errors import BadData
+from .images import to_float
+from .seeds import sub_seed
 from .wgan import load_gan
 
 log = logging.getLogger(__name__)
 
 STEPS, LR, PRIOR_WEIGHT = 200, 0.05, 1e-3  # the defaults of the schema's inversion settings
 SPLITS = ("pool", "test")
-
-
-def sub_seed(*keys: int) -> int:
-    """An independent 63-bit seed per tuple of keys (as :func:`asal.loop.cycle_seed`)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-def _as_float(images, device: torch.device) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float in [0, 1]; float images (array or tensor, already in [0, 1]) pass through."""
-    x = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray) else images)
-    x = x.to(device)
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
 def invert_batch(generator: nn.Module, x: torch.Tensor, *, steps: int, lr: float, seed: int,
@@ -86,7 +76,7 @@ def invert(generator: nn.Module, images, *, steps: int = STEPS, lr: float = LR, 
     started = last_log = time.perf_counter()
     try:
         for b, i in enumerate(range(0, n, batch_size)):
-            x = _as_float(images[i : i + batch_size], device)
+            x = to_float(images[i : i + batch_size], device)
             z, mse = invert_batch(generator, x, steps=steps, lr=lr, seed=sub_seed(seed, b), prior_weight=prior_weight)
             codes.append(z.cpu().numpy().astype(np.float32))
             mses.append(mse.cpu().numpy().astype(np.float32))
@@ -157,7 +147,7 @@ def read_codes(path: str | Path) -> dict:
     return {**out, "attrs": attrs, "path": str(path)}
 
 
-def check_codes(codes: dict, *, pool=None, test=None, gan_saved: dict | None = None) -> None:
+def check_codes(codes: dict, *, pool=None, test=None, gan: dict | None = None) -> None:
     """Raise :class:`BadData` if ``codes`` were not made from these stores (and this GAN, if given)."""
     attrs, where = codes["attrs"], codes.get("path", "latent codes")
     for name, store in (("pool", pool), ("test", test)):
@@ -168,8 +158,7 @@ def check_codes(codes: dict, *, pool=None, test=None, gan_saved: dict | None = N
                           f"{attrs.get(f'{name}_config_hash')}, {store.path} has {store.config_hash}); rerun invert-gan")
         if len(codes[name]) != len(store):
             raise BadData(f"{where}: {len(codes[name])} {name} codes but {store.path} has {len(store)} images")
-    if gan_saved is not None:
-        if attrs.get("gan_config_hash") != config_hash(gan_saved["config"]) or \
-                attrs.get("gan_iterations") != gan_saved["iterations"]:
+    if gan is not None:
+        if attrs.get("gan_config_hash") != gan["gan_config_hash"] or attrs.get("gan_iterations") != gan["gan_iterations"]:
             raise BadData(f"{where}: made with another GAN (config hash {attrs.get('gan_config_hash')}, "
                           f"{attrs.get('gan_iterations')} iterations); rerun invert-gan")

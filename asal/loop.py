@@ -1,14 +1,20 @@
-"""The active-learning loop: train, evaluate, select, label; checkpointed after every cycle.
+"""The active-learning loop, one for every strategy: train, evaluate, select, annotate; checkpointed after
+every cycle.
 
-Every random choice of cycle k derives from ``(seed, k)`` alone (classifier initialisation and batch order,
+A cycle: the strategy's learner trains from scratch on the annotated pool rows and synthetic items and is
+evaluated on the test set; the strategy selects ``al.new`` queries; the annotator answers them (the
+dataset's labels in simulation, the oracle for synthetic images or lines, a person in the labelling page).
+Cycles run until the annotations reach ``al.budget``; the last cycle trains and evaluates only. A query the
+annotator skips is recorded, never offered again, and not counted against the budget.
+
+Every random choice of cycle k derives from ``(seed, k)`` alone (the model's initialisation and batch order,
 a strategy's ``rng``), and the initial labelled set from ``seed`` alone, the same for every strategy. So a run
-killed at any moment and restarted from its checkpoint ends with exactly the rows (times aside) and indices
-of an uninterrupted run on the same device.
+killed at any moment and restarted from its checkpoint ends with exactly the rows (times aside), indices
+and extra outputs of an uninterrupted run on the same device.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -18,41 +24,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .files import config_hash
+from .annotators import SKIP, Annotator, Answer, DatasetLabels
 from .data import ImageStore
-from .files import atomic_path
 from .errors import BadConfig, PoolExhausted
-from .models.classifiers import TrainConfig, entropy, predict_proba, train_classifier
-from .strategies import DIAGNOSTICS, SelectionContext, Strategy
+from .files import atomic_path, save_npz, write_json
+from .learners import Learner
+from .runfiles import INDEX_COLUMNS, ROW_COLUMNS
+from .seeds import sub_seed
+from .settings import RunSettings
+from .strategies.base import Selection, SelectionContext, Strategy
 
 log = logging.getLogger(__name__)
-
-ROW_COLUMNS = [
-    "strategy", "seed", "cycle", "n_labelled", "test_accuracy", "n_selected", "selected_entropy",
-    "select_seconds", "train_seconds", *DIAGNOSTICS,
-]
-
-
-def cycle_seed(seed: int, cycle: int, stream: int) -> int:
-    """An independent 63-bit seed per (run seed, cycle, purpose)."""
-    return int(np.random.SeedSequence([seed, cycle, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-def cycle_model(pool: ImageStore, labelled_idx: np.ndarray, train_cfg: TrainConfig, *, seed: int, cycle: int,
-                device: torch.device, synthetic: tuple[np.ndarray, np.ndarray] | None = None):
-    """The classifier of ``cycle``: trained from scratch on ``labelled_idx`` (in labelling order), followed
-    by the annotated ``synthetic`` (images (S, C, H, W) uint8, labels (S,)) of a strategy such as GAAL."""
-    images, labels = pool.images[labelled_idx], pool.labels[labelled_idx]
-    if synthetic is not None and len(synthetic[1]):
-        images, labels = np.concatenate([images, synthetic[0]]), np.concatenate([labels, synthetic[1]])
-    return train_classifier(train_cfg, images, labels, pool.n_classes, seed=cycle_seed(seed, cycle, 0), device=device)
-
-
-def cycle_context(pool: ImageStore, labelled_idx: np.ndarray, model, *, seed: int, cycle: int,
-                  device: torch.device, batch_size: int = 1024) -> SelectionContext:
-    """What the strategy sees in ``cycle``, its ``rng`` seeded from (seed, cycle) alone."""
-    rng = np.random.default_rng(cycle_seed(seed, cycle, 1))
-    return SelectionContext(pool, labelled_idx, model, device, rng, batch_size)
 
 
 def initial_labelled(n_pool: int, n_initial: int, seed: int) -> np.ndarray:
@@ -62,166 +44,191 @@ def initial_labelled(n_pool: int, n_initial: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n_pool, size=n_initial, replace=False)
 
 
+def cycle_context(pool: ImageStore, labelled_idx: np.ndarray, model, *, seed: int, cycle: int,
+                  device: torch.device, batch_size: int = 1024) -> SelectionContext:
+    """What the strategy sees in ``cycle``, its ``rng`` seeded from (seed, cycle) alone."""
+    rng = np.random.default_rng(sub_seed(seed, cycle, 1))
+    return SelectionContext(pool, labelled_idx, model, device, rng, batch_size, cycle)
+
+
 def checkpoint_path(out_csv: str | Path) -> Path:
     out_csv = Path(out_csv)
     return out_csv.with_name(out_csv.stem + ".checkpoint.json")
 
 
-class SyntheticSet:
-    """The annotated synthetic images of a run (GAAL): images (S, C, H, W) uint8, labels (S,) int64 and the
-    cycle (S,) whose classifier first trains on each. Saved as an .npz (no pickles) beside the checkpoint,
-    and at the end to the run's synthetic file, with the strategy's identity (e.g. the oracle's test accuracy)."""
+class RunState:
+    """What a run has so far: its rows, the pool rows it took ``[pool_idx, cycle, label]`` (label :data:`SKIP`
+    where none was given) and its annotated synthetic items (arrays with a row each).
 
-    def __init__(self, image_shape: tuple[int, ...]):
-        self.images = np.zeros((0, *image_shape), np.uint8)
-        self.labels = np.zeros(0, np.int64)
-        self.cycle = np.zeros(0, np.int64)
+    Saved after every cycle: the synthetic items to an ``.npz`` beside the checkpoint first, then the JSON
+    that counts them, so a kill between the two leaves a side file with one cycle too many, of which a resume
+    takes the JSON's count.
+    """
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    def __init__(self, identity: dict, rows: list | None = None, taken: list | None = None,
+                 synthetic: dict[str, np.ndarray] | None = None):
+        self.identity, self.rows, self.taken, self.synthetic = identity, rows or [], taken or [], synthetic or {}
 
-    def add(self, images: np.ndarray, labels: np.ndarray, cycle: int) -> None:
-        self.images = np.concatenate([self.images, images.astype(np.uint8)])
-        self.labels = np.concatenate([self.labels, labels.astype(np.int64)])
-        self.cycle = np.concatenate([self.cycle, np.full(len(labels), cycle, np.int64)])
+    @property
+    def n_synthetic(self) -> int:
+        return len(next(iter(self.synthetic.values()))) if self.synthetic else 0
 
-    def save(self, path: Path, identity: dict) -> None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, images=self.images, labels=self.labels, cycle=self.cycle,
-                     identity=np.array(json.dumps(identity)))
+    def taken_idx(self) -> np.ndarray:
+        return np.array([i for i, _, _ in self.taken], dtype=np.int64)
 
-    def load(self, path: Path, n: int, identity: dict) -> bool:
-        """Take the first ``n`` samples of a saved set (the checkpoint's count: later ones belong to a lost
-        cycle); False, taking nothing, if the file is missing, unreadable, shorter or of another run."""
+    def labelled(self) -> tuple[np.ndarray, np.ndarray]:
+        """The answered pool rows (L,) and their labels (L,), in labelling order."""
+        answered = [(i, label) for i, _, label in self.taken if label != SKIP]
+        return np.array([i for i, _ in answered], np.int64), np.array([label for _, label in answered], np.int64)
+
+    @property
+    def n_annotated(self) -> int:
+        return sum(label != SKIP for _, _, label in self.taken) + self.n_synthetic
+
+    def record(self, selection: Selection, answer: Answer, cycle: int) -> None:
+        self.taken += [[int(i), cycle, int(label)] for i, label in zip(selection.pool_idx, answer.labels)]
+        self.taken += [[int(i), cycle, SKIP] for i in selection.anchors]
+        if answer.synthetic:
+            self.synthetic = {key: np.concatenate([self.synthetic[key], rows]) if self.synthetic else rows
+                              for key, rows in answer.synthetic.items()}
+
+    def save(self, out_csv: Path) -> None:
+        ckpt = checkpoint_path(out_csv)
+        if self.synthetic:
+            save_npz(ckpt.with_suffix(".npz"), {**self.synthetic, "identity": np.array(json.dumps(self.identity))})
+        write_json(ckpt, {"identity": self.identity, "rows": self.rows, "taken": self.taken,
+                          "n_synthetic": self.n_synthetic})
+
+    @classmethod
+    def resume(cls, out_csv: Path, identity: dict) -> RunState | None:
+        """The checkpoint of ``out_csv`` if it exists, parses and was written for ``identity``; else None,
+        with a warning that says why, so the caller starts afresh."""
+        ckpt = checkpoint_path(out_csv)
+        if not ckpt.exists():
+            return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if len(data["labels"]) < n or json.loads(str(data["identity"])) != identity:
-                    return False
-                self.images, self.labels, self.cycle = data["images"][:n], data["labels"][:n], data["cycle"][:n]
-        except (OSError, KeyError, ValueError):
-            return False
-        return True
+            state = json.loads(ckpt.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", ckpt, exc)
+            return None
+        if state.get("identity") != identity:
+            log.warning("checkpoint %s belongs to another config, strategy, seed or pool; starting afresh", ckpt)
+            return None
+        synthetic, n = {}, state["n_synthetic"]
+        if n:
+            try:
+                with np.load(ckpt.with_suffix(".npz"), allow_pickle=False) as fh:
+                    if json.loads(str(fh["identity"])) != identity:
+                        raise ValueError("of another run")
+                    synthetic = {key: fh[key][:n] for key in fh.files if key != "identity"}
+                if any(len(rows) < n for rows in synthetic.values()):
+                    raise ValueError(f"fewer than {n} items")
+            except (OSError, KeyError, ValueError) as exc:
+                log.warning("the synthetic items of checkpoint %s are unusable (%s); starting afresh", ckpt, exc)
+                return None
+        log.info("resuming %s from cycle %d", ckpt, len(state["rows"]))
+        return cls(identity, state["rows"], state["taken"], synthetic)
+
+    def finish(self, out_csv: Path, out_indices: Path, outputs: dict[str, Path], extras: dict) -> pd.DataFrame:
+        """Write the rows, the indices and each extra output (the synthetic items with ``extras`` and the run's
+        identity as JSON); remove the checkpoint."""
+        rows = pd.DataFrame(self.rows, columns=ROW_COLUMNS)
+        indices = pd.DataFrame(np.array(self.taken, dtype=np.int64).reshape(-1, 3)[:, [0, 2, 1]], columns=INDEX_COLUMNS)
+        for path in outputs.values():
+            save_npz(path, {**self.synthetic, **extras, "identity": np.array(json.dumps(self.identity))},
+                     compressed=True)
+        for frame, path in ((rows, out_csv), (indices, out_indices)):
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False)
+        ckpt = checkpoint_path(out_csv)
+        ckpt.unlink(missing_ok=True)
+        ckpt.with_suffix(".npz").unlink(missing_ok=True)
+        return rows
 
 
-def synthetic_checkpoint_path(out_csv: str | Path) -> Path:
-    out_csv = Path(out_csv)
-    return out_csv.with_name(out_csv.stem + ".checkpoint_synthetic.npz")
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Write ``obj`` as JSON atomically: a kill leaves the old file or the new one, never half of one."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj))
-
-
-def load_checkpoint(path: Path, identity: dict) -> dict | None:
-    """The checkpoint's state if it exists, parses and was written for ``identity`` (config, strategy, seed,
-    pool); else None, with a warning that says which, so the caller starts afresh."""
-    if not path.exists():
-        return None
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, exc)
-        return None
-    if state.get("identity") != identity:
-        log.warning("checkpoint %s belongs to another config, strategy, seed or pool; starting afresh", path)
-        return None
-    return state
+def check_run(pool: ImageStore, test: ImageStore, strategy: Strategy, settings: RunSettings,
+              outputs: dict[str, Path]) -> None:
+    """What the data and the outputs must be for this run (the config's own rules are checked before)."""
+    if strategy.spec.binary_only and pool.n_classes != 2:
+        raise BadConfig(f"strategy {strategy.name} is for binary experiments only, but {pool.path} has "
+                        f"{pool.n_classes} classes ({pool.class_names})")
+    if pool.class_names != test.class_names:
+        raise BadConfig(f"{pool.path} and {test.path} have different classes")
+    if not strategy.whole_pool and settings.al.budget > len(pool):
+        raise BadConfig(f"al.budget = {settings.al.budget} is larger than the pool ({len(pool)} samples in {pool.path})")
+    if set(outputs) != set(strategy.spec.outputs):
+        raise BadConfig(f"strategy {strategy.name!r} writes " + (", ".join(f"--{kind}" for kind in strategy.spec.outputs)
+                        or "no extra outputs") + f", but was given {', '.join(f'--{k}' for k in outputs) or 'none'}")
 
 
 def run_active_learning(
-    pool: ImageStore, test: ImageStore, *, strategy: Strategy, seed: int, settings: dict, out_csv: str | Path,
-    out_indices: str | Path, device: torch.device, score_batch_size: int = 1024, out_synthetic: str | Path | None = None,
+    pool: ImageStore, test: ImageStore, *, strategy: Strategy, seed: int, settings: RunSettings,
+    out_csv: str | Path, out_indices: str | Path, device: torch.device, outputs: dict[str, str | Path] | None = None,
+    annotator: Annotator | None = None, score_batch_size: int = 1024,
 ) -> pd.DataFrame:
-    """Run one AL experiment and write its per-cycle CSV and its selected indices.
+    """Run one AL experiment; write its per-cycle CSV, its indices and its extra outputs; return the rows.
 
-    ``settings`` is the run's config slice ``{"classifier": ..., "al": ...}`` (plus ``asal`` for ASAL);
-    ``strategy`` comes from :func:`asal.strategies.load_strategy`. The CSV has the columns
-    :data:`ROW_COLUMNS`; a strategy's diagnostics it does not report are NaN. ``out_indices`` gets one row
-    per labelled sample: ``pool_idx``, ``label`` (the class id 0..K-1 of the pool store, not the source's
-    label) and ``cycle`` (the first cycle whose classifier trains on it; 0 for the initial set).
-
-    A strategy that annotates synthetic images (GAAL) needs ``out_synthetic``, an .npz of the images, their
-    labels and cycles (:class:`SyntheticSet`); ``n_labelled`` then counts them beside the pool samples. The
-    fully supervised bound (``strategy.whole_pool``) trains once on the whole pool for ``full.steps`` steps
-    and writes one row.
+    ``strategy`` comes from :func:`asal.strategies.base.load_strategy`; ``annotator`` answers pool rows
+    (default: the pool store's labels, a simulation). The CSV has the columns :data:`asal.runfiles.ROW_COLUMNS`
+    (a strategy's diagnostics it does not report are NaN); ``n_labelled`` counts annotations (answered pool
+    rows plus annotated synthetic items). ``out_indices`` gets a row per pool sample taken
+    (:data:`asal.runfiles.INDEX_COLUMNS`). ``outputs`` maps each extra output the strategy's registry entry
+    declares (``synthetic``, ``lines``) to its path: an ``.npz`` of the annotated synthetic items. The fully
+    supervised bound (``strategy.whole_pool``) annotates the whole pool at once and trains once.
     """
-    al, train_cfg = settings["al"], TrainConfig(**settings["classifier"])
-    if pool.class_names != test.class_names:
-        raise BadConfig(f"{pool.path} and {test.path} have different classes")
-    if strategy.whole_pool:  # the bound: no schedule, its own number of steps
-        train_cfg = dataclasses.replace(train_cfg, steps=settings.get("full", {}).get("steps") or train_cfg.steps)
-    elif al["budget"] > len(pool):
-        raise BadConfig(f"al.budget = {al['budget']} is larger than the pool ({len(pool)} samples in {pool.path})")
-    if strategy.labels_pool == (out_synthetic is not None):
-        raise BadConfig(f"strategy {strategy.name!r} " + ("annotates synthetic images: give a file for them "
-                        "(--synthetic)" if out_synthetic is None else "makes no synthetic images: drop --synthetic"))
+    outputs = {kind: Path(path) for kind, path in (outputs or {}).items()}
+    check_run(pool, test, strategy, settings, outputs)
+    learner = strategy.learner(settings, pool, test, device)
+    annotator = strategy.annotator(annotator or DatasetLabels(pool))
     identity = {
-        "strategy": strategy.name, "strategy_files": strategy.identity(), "seed": seed,
-        "settings": config_hash(settings), "pool": pool.config_hash,
-        "device": device.type,  # results are reproducible on one kind of device, not across kinds
+        "strategy": strategy.name, "strategy_files": strategy.identity(), "learner": learner.identity(),
+        "annotator": annotator.identity(), "seed": seed, "settings": settings.digest(), "pool": pool.config_hash,
+        "test": test.config_hash, "device": device.type,  # reproducible on one kind of device, not across kinds
     }
-    ckpt_path, synth_ckpt = checkpoint_path(out_csv), synthetic_checkpoint_path(out_csv)
-    state = load_checkpoint(ckpt_path, identity)
-    synthetic = SyntheticSet(pool.image_shape)
-    if state is not None and state.get("n_synthetic", 0) and not synthetic.load(synth_ckpt, state["n_synthetic"], identity):
-        log.warning("the synthetic images %s of checkpoint %s are missing or of another run; starting afresh",
-                    synth_ckpt, ckpt_path)
-        state = None
+    out_csv = Path(out_csv)
+    state = RunState.resume(out_csv, identity)
     if state is None:
-        start = np.arange(len(pool)) if strategy.whole_pool else initial_labelled(len(pool), al["initial"], seed)
-        state = {"identity": identity, "rows": [], "labelled": [[int(i), 0] for i in start], "n_synthetic": 0}
-    else:
-        log.info("resuming %s from cycle %d", ckpt_path, len(state["rows"]))
+        state = RunState(identity)
+        first = np.arange(len(pool)) if strategy.whole_pool else initial_labelled(len(pool), settings.al.initial, seed)
+        start = Selection(first)
+        state.record(start, annotator.annotate(start), 0)
+    started, first_cycle = time.perf_counter(), len(state.rows)
+    while not (state.rows and np.isnan(state.rows[-1]["select_seconds"])):  # the last cycle selects nothing
+        row = run_cycle(state, strategy, learner, annotator, pool, settings, seed=seed, device=device,
+                        batch_size=score_batch_size)
+        state.save(out_csv)
+        per_cycle = (time.perf_counter() - started) / (len(state.rows) - first_cycle)
+        log.info("%s seed %d cycle %d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
+                 strategy.name, seed, row["cycle"] + 1, row["n_labelled"], row["test_accuracy"], row["train_seconds"],
+                 row["select_seconds"], per_cycle, per_cycle * cycles_left(state, strategy, settings))
+    return state.finish(out_csv, Path(out_indices), outputs, strategy.output_extras(pool, settings))
 
-    n_cycles = 1 if strategy.whole_pool else 1 + -(-(al["budget"] - al["initial"]) // al["new"])
-    first, started = len(state["rows"]), time.perf_counter()
-    for cycle in range(first, n_cycles):
-        labelled_idx = np.array([i for i, _ in state["labelled"]], dtype=np.int64)
-        n_labelled = len(labelled_idx) + len(synthetic)
+
+def cycles_left(state: RunState, strategy: Strategy, settings: RunSettings) -> int:
+    if strategy.whole_pool or state.n_annotated >= settings.al.budget:
+        return 0
+    return -(-(settings.al.budget - state.n_annotated) // settings.al.new)
+
+
+def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: Annotator, pool: ImageStore,
+              settings: RunSettings, *, seed: int, device: torch.device, batch_size: int) -> dict:
+    """One cycle: train, evaluate, and unless the budget is reached, select and annotate; its row is appended."""
+    cycle = len(state.rows)
+    labelled_idx, labels = state.labelled()
+    t0 = time.perf_counter()
+    model = learner.fit(labelled_idx, labels, state.synthetic, seed=sub_seed(seed, cycle, 0))
+    row = dict.fromkeys(ROW_COLUMNS, float("nan"))
+    row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
+               train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
+    n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
+    if n_new > 0:
+        ctx = cycle_context(pool, state.taken_idx(), model, seed=seed, cycle=cycle, device=device, batch_size=batch_size)
         t0 = time.perf_counter()
-        model = cycle_model(pool, labelled_idx, train_cfg, seed=seed, cycle=cycle, device=device,
-                            synthetic=(synthetic.images, synthetic.labels))
-        train_s = time.perf_counter() - t0
-        accuracy = float((predict_proba(model, test.images, device=device).argmax(1) == test.labels).mean())
-        row = dict.fromkeys(ROW_COLUMNS, float("nan"))
-        row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=n_labelled,
-                   test_accuracy=accuracy, n_selected=0, train_seconds=train_s)
-        n_new = min(al["new"], al["budget"] - n_labelled)
-        if cycle < n_cycles - 1 and n_new > 0:
-            ctx = cycle_context(pool, labelled_idx, model, seed=seed, cycle=cycle, device=device,
-                                batch_size=score_batch_size)
-            t0 = time.perf_counter()
-            selection = strategy.select(ctx, n_new)
-            row["select_seconds"] = time.perf_counter() - t0
-            chosen = selection.pool_idx
-            row.update(selection.stats, n_selected=selection.n_annotated)
-            shown = pool.images[chosen]
-            if selection.new_labels is not None:
-                shown = np.concatenate([shown, selection.new_images])
-                synthetic.add(selection.new_images, selection.new_labels, cycle + 1)
-                synthetic.save(synth_ckpt, identity)  # before the JSON that counts them
-            row["selected_entropy"] = float(entropy(predict_proba(model, shown, device=device)).mean())
-            state["labelled"] += [[int(i), cycle + 1] for i in chosen]
-        state["rows"].append(row)
-        state["n_synthetic"] = len(synthetic)
-        write_json(ckpt_path, state)
-        per_cycle = (time.perf_counter() - started) / (cycle + 1 - first)
-        log.info(
-            "%s seed %d cycle %d/%d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
-            strategy.name, seed, cycle + 1, n_cycles, n_labelled, accuracy, train_s, row["select_seconds"],
-            per_cycle, per_cycle * (n_cycles - cycle - 1),
-        )
-
-    rows = pd.DataFrame(state["rows"], columns=ROW_COLUMNS)
-    labelled = np.array(state["labelled"], dtype=np.int64).reshape(-1, 2)
-    indices = pd.DataFrame({"pool_idx": labelled[:, 0], "label": pool.labels[labelled[:, 0]], "cycle": labelled[:, 1]})
-    if out_synthetic is not None:
-        synthetic.save(Path(out_synthetic), identity)
-    for frame, path in ((rows, out_csv), (indices, out_indices)):
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
-    ckpt_path.unlink(missing_ok=True)
-    synth_ckpt.unlink(missing_ok=True)
-    return rows
+        selection = strategy.select(ctx, n_new)
+        row["select_seconds"] = time.perf_counter() - t0
+        answer = annotator.annotate(selection)
+        row.update(selection.stats, **answer.stats, n_selected=answer.n_annotated,
+                   selected_entropy=learner.selected_entropy(model, selection))
+        state.record(selection, answer, cycle + 1)
+    state.rows.append(row)
+    return row

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .data.store import atomic_path  # noqa: E402
+from .files import atomic_path  # noqa: E402
 from .strategies import STRATEGIES  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,27 +26,12 @@ from .files import config_hash
 from .data import ImageStore
 from .files import atomic_path
 from .models.gan import ARCHS, Critic, Generator
+from .settings import GanConfig
 
 log = logging.getLogger(__name__)
 
 LOSS_COLUMNS = ["iteration", "critic_loss", "generator_loss", "wasserstein", "gradient_penalty", "consistency", "seconds"]
 CT_DROPOUT, CT_SECOND_WEIGHT = 0.5, 0.1  # CT-GAN's published settings (M' = 0)
-
-
-@dataclass(frozen=True)
-class GanConfig:
-    """The ``gan`` section of an experiment (see the schema for each field)."""
-
-    arch: str = "small"
-    latent_dim: int = 64
-    iterations: int = 6000
-    batch_size: int = 64
-    critic_iters: int = 5
-    gp_lambda: float = 10.0
-    consistency: float = 0.0
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    seed: int = 0
 
 
 def build_gan(cfg: GanConfig, image_shape) -> tuple[Generator, Critic]:
@@ -214,7 +199,7 @@ def save_gan(trainer: GanTrainer, out: str | Path) -> None:
 def load_gan(path: str | Path, device: torch.device) -> tuple[Generator, Critic, dict]:
     """The trained networks in eval mode and the saved metadata (config, image shape, iterations)."""
     model = torch.load(path, map_location=device, weights_only=True)
-    cfg = GanConfig(**{**model["config"], "betas": tuple(model["config"]["betas"])})
+    cfg = GanConfig.from_validated(model["config"])
     generator, critic = build_gan(cfg, model["image_shape"])
     generator.load_state_dict(model["generator"])
     critic.load_state_dict(model["critic"])

@@ -29,8 +29,10 @@ import numpy as np
 import pandas as pd
 
 from asal.aggregate import checkpoints, markdown, read_runs
-from asal.config import asal_space, experiment, load_config
+from asal.config import experiment, load_config
 from asal.matching import make_index, read_projected
+from asal.paths import run_inputs
+from asal.strategies import spec
 
 #: name -> (strategy, overrides of the asal and asal_plus sections)
 VARIANTS = {
@@ -55,29 +57,21 @@ VARIANTS = {
     "asal-plus-disc": ("asal-plus-disc", {}),
 }
 ASAL_KEYS = ("steps", "lr", "batch_size", "k")  # the rest of an override goes to asal_plus
-FEATURE_MODELS = {"raw": None, "auto": "autoencoder.pt", "disc": "gan.pt"}
 
 
 def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) -> list[str]:
-    """The `asal run-al` call of one (variant, seed), with the files the workflow made for ``exp_name``."""
+    """The `asal run-al` call of one (variant, seed), with the files the workflow made for ``exp_name`` (where
+    the workflow keeps them: :func:`asal.paths.run_inputs` of the strategy's registry entry)."""
     strategy, overrides = VARIANTS[variant]
     settings = {"classifier": exp["classifier"], "al": exp["al"], "asal": dict(exp["asal"]),
                 "asal_plus": dict(exp["asal_plus"])}
     for key, value in overrides.items():
         settings["asal" if key in ASAL_KEYS else "asal_plus"][key] = value
     asal = shutil.which("asal") or str(Path(sys.executable).with_name("asal"))
-    cmd = [asal, "run-al", "--params", json.dumps(settings), "--pool", f"data/{exp_name}/pool.h5",
-           "--test", f"data/{exp_name}/test.h5", "--strategy", strategy, "--seed", str(seed), "--threads", "1",
-           "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv"))]
-    space = asal_space(strategy)
-    if space == "cls":  # matched in the classifier's own features: the GAN only
-        cmd += ["--gan", f"models/{exp_name}/gan.pt"]
-    elif space:
-        cmd += ["--gan", f"models/{exp_name}/gan.pt", "--pca", f"features/{exp_name}/{space}_pca.h5",
-                "--index", f"features/{exp_name}/{space}_{exp['matching']['index']}.index"]
-        if FEATURE_MODELS[space]:
-            cmd += ["--features-model", f"models/{exp_name}/{FEATURE_MODELS[space]}"]
-    return cmd
+    files = run_inputs(spec(strategy), exp_name, exp)
+    return [asal, "run-al", "--params", json.dumps(settings), "--strategy", strategy, "--seed", str(seed),
+            "--threads", "1", "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv")),
+            *(arg for kind, path in files.items() for arg in ("--" + kind.replace("_", "-"), path))]
 
 
 def pool_nn_distance(pca_path: str | Path, n: int = 2000, seed: int = 0) -> float:
@@ -109,8 +103,7 @@ def table(runs: pd.DataFrame, features: Path) -> pd.DataFrame:
     diagnostics = ["selected_entropy", "synthetic_entropy", "match_distance", "select_seconds"]
     diag = runs.groupby("strategy")[diagnostics].mean()
     out = out.join(diag)
-    spaces = {variant: asal_space(VARIANTS[variant][0]) for variant in out.index}
-    spaces = {variant: None if space == "cls" else space for variant, space in spaces.items()}  # no fixed space
+    spaces = {variant: spec(VARIANTS[variant][0]).space for variant in out.index}  # None: no fixed space
     nn = {space: pool_nn_distance(features / f"{space}_pca.h5") for space in set(spaces.values()) - {None}}
     out["pool_nn_distance"] = [nn.get(spaces[v], np.nan) for v in out.index]
     return out.sort_values("mean_acc", ascending=False)

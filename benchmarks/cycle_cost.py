@@ -37,9 +37,11 @@ from asal.config import validate_config
 from asal.device import resolve_device, set_threads
 from asal.matching import PCAProjection, make_index, match_without_replacement
 from asal.models.autoencoder import ConvAutoencoder
-from asal.models.classifiers import TrainConfig, predict_proba, to_float, train_classifier
+from asal.models.classifiers import predict_proba, train_classifier
 from asal.models.gan import ARCHS, Critic, Generator
 from asal.strategies.adversarial import uncertainty_ascent
+from asal.images import to_float
+from asal.settings import TrainConfig
 
 #: (channels, height, width) and pool size of each source's paper pool.
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "svhn": (3, 32, 32), "celeba": (3, 64, 64),
@@ -95,7 +97,7 @@ def main(argv=None) -> dict:
     labelled = rng.choice(pool_size, (al["initial"] + al["budget"]) // 2, replace=False)
     print(f"{name}: pool {pool_size} x {shape}, {n_classes} classes, device {device}, {args.threads} threads")
 
-    cfg = TrainConfig(**exp["classifier"])
+    cfg = TrainConfig.of(**exp["classifier"])
     model, t_train = timed(lambda: train_classifier(cfg, pool[labelled], rng.integers(0, n_classes, len(labelled)),
                                                    n_classes, seed=0, device=device))
     _, t_scan = timed(lambda: predict_proba(model, pool, device=device))

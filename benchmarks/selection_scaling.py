@@ -46,9 +46,12 @@ from asal.data import read_split
 from asal.device import set_threads
 from asal.features import load_extractor
 from asal.matching import PCAProjection, auto_nlist, match_without_replacement, make_index
-from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, to_float
+from asal.models.classifiers import build_classifier, predict_proba
 from asal.models.gan import ARCHS, Generator
-from asal.strategies.adversarial import frozen_for_ascent, torch_entropy, uncertainty_ascent
+from asal.strategies.adversarial import frozen_for_ascent, uncertainty_ascent
+from asal.scores import entropy
+from asal.images import to_float
+from asal.settings import TrainConfig
 
 RAW = load_extractor("raw", None, torch.device("cpu"))  # the `raw` space: pixels in [0, 1], flattened
 COLUMNS = ["pool_size", "image_shape", "method", "part", "seconds", "peak_mb", "recall_at_1", "recall_at_10",
@@ -162,7 +165,7 @@ def ascent_gflop(generator: torch.nn.Module, classifier: torch.nn.Module, n_code
     generator, classifier = frozen_for_ascent(generator), frozen_for_ascent(classifier)
     z = torch.randn(n_codes, generator.latent_dim, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
-        (-torch_entropy(classifier(generator(z))).sum()).backward()
+        (-from_logits("entropy", classifier(generator(z))).sum()).backward()
     return counter.get_total_flops() * steps / 1e9
 
 
@@ -172,7 +175,7 @@ def time_generation(key: str, threads: int, repeats: int, n_codes: int = 10) -> 
     shape, arch, latent = NETWORKS[key]
     torch.manual_seed(0)
     generator = Generator(shape, latent, ARCHS[arch]).eval()
-    classifier = build_classifier(TrainConfig(model="cnn"), shape, 10).eval()
+    classifier = build_classifier(TrainConfig.of(model="cnn"), shape, 10).eval()
     ascent = lambda: uncertainty_ascent(generator, classifier, n_codes, steps=100, lr=0.02, seed=0,  # noqa: E731
                                         device=torch.device("cpu"))
     ascent()  # warm-up: first-call allocations
@@ -191,7 +194,7 @@ def scan_throughput(shape: tuple[int, int, int], images: np.ndarray | None, size
     probabilities of every image in batches of 1,024 through the CNN, then the 10 of highest entropy.
     ``images`` (M, H, W) are augmented into the pool; None: random pixels of ``shape``."""
     torch.manual_seed(0)
-    classifier = build_classifier(TrainConfig(model="cnn"), shape, 10).eval()
+    classifier = build_classifier(TrainConfig.of(model="cnn"), shape, 10).eval()
     rng = np.random.default_rng(seed)
     rows = []
     for n in sizes:

@@ -1,83 +1,32 @@
-rule run_al:
-    wildcard_constraints:
-        strategy="|".join(re.escape(name) for name in LOOP_STRATEGIES),
-    input:
-        unpack(get_run_inputs),
-    output:
-        runs="results/{exp}/runs/{strategy}/seed{seed}.csv",
-        indices="results/{exp}/runs/{strategy}/seed{seed}_indices.csv",
-    log:
-        "logs/run_al/{exp}/{strategy}/seed{seed}.log",
-    benchmark:
-        "benchmarks/run_al/{exp}/{strategy}/seed{seed}.tsv"
-    params:
-        settings=get_al_params,
-        files=get_strategy_files_args,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    conda:
-        "../envs/asal.yaml"
-    shell:
-        "asal run-al --params {params.settings:q} --pool {input.pool} --test {input.test}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed} {params.files} --threads {threads}"
-        " --out {output.runs} --indices {output.indices} 2> {log}"
+# One AL run per (experiment, strategy, seed). A strategy's extra outputs (GAAL's annotated synthetic images,
+# ADBA's lines) come from its registry entry: one rule per set of extra outputs that registered strategies
+# declare, named run_al (none), run_al_synthetic, run_al_lines.
+for _outputs, _strategies in group_by_outputs():
 
-
-# GAAL: as run_al, plus the annotated synthetic images and their oracle labels.
-rule run_gaal:
-    wildcard_constraints:
-        strategy="gaal",
-    input:
-        unpack(get_run_inputs),
-    output:
-        runs="results/{exp}/runs/{strategy}/seed{seed}.csv",
-        indices="results/{exp}/runs/{strategy}/seed{seed}_indices.csv",
-        synthetic="results/{exp}/runs/{strategy}/seed{seed}_synthetic.npz",
-    log:
-        "logs/run_al/{exp}/{strategy}/seed{seed}.log",
-    benchmark:
-        "benchmarks/run_al/{exp}/{strategy}/seed{seed}.tsv"
-    params:
-        settings=get_al_params,
-        files=get_strategy_files_args,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    conda:
-        "../envs/asal.yaml"
-    shell:
-        "asal run-al --params {params.settings:q} --pool {input.pool} --test {input.test}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed} {params.files} --threads {threads}"
-        " --out {output.runs} --indices {output.indices} --synthetic {output.synthetic} 2> {log}"
-
-
-# ADBA: its own loop in the GAN's latent space (binary experiments), plus the annotated lines.
-rule run_adba:
-    wildcard_constraints:
-        strategy="adba",
-    input:
-        unpack(get_adba_inputs),
-    output:
-        runs="results/{exp}/runs/{strategy}/seed{seed}.csv",
-        indices="results/{exp}/runs/{strategy}/seed{seed}_indices.csv",
-        lines="results/{exp}/runs/{strategy}/seed{seed}_lines.npz",
-    log:
-        "logs/run_al/{exp}/{strategy}/seed{seed}.log",
-    benchmark:
-        "benchmarks/run_al/{exp}/{strategy}/seed{seed}.tsv"
-    params:
-        settings=get_al_params,
-        files=get_strategy_files_args,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    conda:
-        "../envs/asal.yaml"
-    shell:
-        "asal run-al --params {params.settings:q} --pool {input.pool} --test {input.test}"
-        " --strategy {wildcards.strategy} --seed {wildcards.seed} {params.files} --threads {threads}"
-        " --out {output.runs} --indices {output.indices} --lines {output.lines} 2> {log}"
+    rule:
+        name:
+            "run_al" + "".join(f"_{kind}" for kind in _outputs)
+        wildcard_constraints:
+            strategy="|".join(re.escape(name) for name in _strategies),
+        input:
+            unpack(get_run_inputs),
+        output:
+            **paths.run_outputs(strategy_spec(_strategies[0])),
+        log:
+            "logs/run_al/{exp}/{strategy}/seed{seed}.log",
+        benchmark:
+            "benchmarks/run_al/{exp}/{strategy}/seed{seed}.tsv"
+        params:
+            settings=get_al_params,
+            files=get_strategy_files_args,
+            outputs=get_run_outputs_args,
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=240,
+        conda:
+            "../envs/asal.yaml"
+        shell:
+            "asal run-al --params {params.settings:q} --pool {input.pool} --test {input.test}"
+            " --strategy {wildcards.strategy} --seed {wildcards.seed} {params.files} --threads {threads}"
+            " --out {output.runs} --indices {output.indices} {params.outputs} 2> {log}"

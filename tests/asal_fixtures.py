@@ -4,14 +4,15 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from asal.config import validate_slice
 from asal.features import FeatureExtractor
 from asal.matching import PCAProjection, make_index
 from asal.models.autoencoder import ConvAutoencoder
 from asal.models.gan import ARCHS, Critic, Generator
-from asal.models.classifiers import to_float
-from asal.strategies.adversarial import (ASAL_PLUS, ASAL_STRATEGIES, AdversarialSampling, AsalConfig, ClassifierSpace,
-                                         FixedSpace)
+from asal.settings import PAPER_ASAL, AsalConfig, AsalPlusConfig
+from asal.strategies import spec
+from asal.strategies.adversarial import AdversarialSampling, ClassifierSpace, FixedSpace
+from asal.images import to_float
+from asal.settings import AsalConfig
 
 CPU = torch.device("cpu")
 
@@ -35,12 +36,14 @@ def fixed_space(space: str, pool, *, index: str = "flat", dims: int = 5) -> Fixe
 
 
 def asal_strategy(name: str, pool, *, steps: int = 5, index: str = "flat", space=None, **cfg) -> AdversarialSampling:
-    """``name`` with a small untrained generator; ``asal-plus-*`` gets the schema's ``asal_plus`` defaults
-    (as `asal run-al` fills them) under ``cfg``."""
-    if name in ASAL_PLUS:
-        cfg = {**validate_slice({}, "asal_plus"), **cfg}
+    """``name`` with a small untrained generator: its space and score from its registry entry, ``asal`` settings
+    of ``steps`` and ``cfg``'s asal keys, and for ``asal-plus-*`` the schema's ``asal_plus`` defaults under
+    ``cfg``'s other keys (as `asal run-al` fills them)."""
+    entry = spec(name)
+    asal_keys = {key: cfg.pop(key) for key in ("lr", "batch_size", "k") if key in cfg}
+    plus = AsalPlusConfig.of(**cfg) if "asal_plus" in entry.sections else PAPER_ASAL
     torch.manual_seed(0)
     generator = Generator(pool.image_shape, 8, ARCHS["small"])
-    kind, score = ASAL_STRATEGIES[name]
-    matcher = space or (ClassifierSpace() if kind == "cls" else fixed_space(kind, pool, index=index))
-    return AdversarialSampling(name, generator, matcher, AsalConfig(steps=steps, **cfg), {"test": True}, score)
+    matcher = space or (ClassifierSpace() if entry.space is None else fixed_space(entry.space, pool, index=index))
+    return AdversarialSampling(generator, matcher, AsalConfig.of(steps=steps, **asal_keys), {"test": True},
+                               entry.score, plus).named(name)

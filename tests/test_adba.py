@@ -9,14 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-import asal.adba as adba
-from asal.adba import fit_latent_classifier, fit_step, line_codes, run_adba, select_centres
+import asal.loop as loop
+import asal.strategies.adba as adba
+from asal.annotators import SKIP
+from asal.strategies.adba import LineSampling, fit_latent_classifier, fit_step, line_codes, select_centres
 from asal.data.store import ImageStore, write_split
 from asal.errors import BadConfig
+from asal.files import config_hash
 from asal.latent import check_codes, encode_splits, invert, read_codes
-from asal.loop import ROW_COLUMNS, checkpoint_path
+from asal.loop import checkpoint_path, run_active_learning
 from asal.models.gan import ARCHS, Critic, Generator
-from asal.wgan import GanConfig
+from asal.settings import GanConfig, RunSettings
+from asal.runfiles import ROW_COLUMNS
 
 CPU = torch.device("cpu")
 TIMES = ["select_seconds", "train_seconds", "search_seconds", "generate_seconds"]
@@ -63,7 +67,7 @@ def test_inversion_recovers_images_the_generator_made():
 
 
 def save_tiny_gan(path, generator):
-    cfg = asdict(GanConfig(latent_dim=LATENT, iterations=7))
+    cfg = asdict(GanConfig.of(latent_dim=LATENT, iterations=7))
     torch.save({"config": cfg, "image_shape": list(SHAPE), "iterations": 7, "pool_hash": "x",
                 "generator": generator.state_dict(), "critic": Critic(SHAPE, ARCHS["small"]).state_dict()}, path)
 
@@ -85,7 +89,9 @@ def test_encode_splits_writes_codes_for_both_splits(tmp_path):
     from asal.data import read_split
 
     pool, test = read_split(tmp_path / "pool.h5"), read_split(tmp_path / "test.h5")
-    check_codes(codes, pool=pool, test=test, gan_saved=torch.load(tmp_path / "gan.pt", weights_only=True))
+    saved = torch.load(tmp_path / "gan.pt", weights_only=True)
+    check_codes(codes, pool=pool, test=test, gan={"gan_config_hash": config_hash(saved["config"]),
+                                                  "gan_iterations": saved["iterations"]})
     with pytest.raises(Exception, match="another test store"):
         check_codes(codes, pool=pool, test=pool)
     assert not list(tmp_path.glob(".*.part"))
@@ -205,11 +211,17 @@ def problem():
 SETTINGS = {"al": {"initial": 10, "new": 4, "budget": 26}, "adba": {"points": 11, "half_length": 2.0, "C": 1.0}}
 
 
+def run_on(pool, test, codes, generator, oracle, tmp_path, name="run", settings=SETTINGS, seed=0):
+    """ADBA on the one AL loop: its strategy (with the oracle as its annotator of lines) and its latent learner."""
+    settings = RunSettings.of(settings)
+    strategy = LineSampling(generator, codes, settings.adba, {}, oracle, CPU).named("adba")
+    return run_active_learning(pool, test, strategy=strategy, seed=seed, settings=settings,
+                               out_csv=tmp_path / f"{name}.csv", out_indices=tmp_path / f"{name}_idx.csv",
+                               outputs={"lines": tmp_path / f"{name}_lines.npz"}, device=CPU)
+
+
 def run(problem, tmp_path, name="run", settings=SETTINGS, seed=0):
-    pool, test, codes, generator, oracle = problem
-    rows = run_adba(pool, test, codes, generator, oracle, seed=seed, settings=settings,
-                    out_csv=tmp_path / f"{name}.csv", out_indices=tmp_path / f"{name}_idx.csv",
-                    out_lines=tmp_path / f"{name}_lines.npz", device=CPU)
+    rows = run_on(*problem, tmp_path, name=name, settings=settings, seed=seed)
     with np.load(tmp_path / f"{name}_lines.npz") as fh:
         lines = dict(fh)
     return rows, pd.read_csv(tmp_path / f"{name}_idx.csv"), lines
@@ -219,8 +231,7 @@ def test_non_binary_pool_is_refused(problem, tmp_path):
     pool, test, codes, generator, oracle = problem
     three = ImageStore("pool3.h5", pool.images, pool.labels, ["a", "b", "c"], "poolhash")
     with pytest.raises(BadConfig, match="binary.*3 classes"):
-        run_adba(three, test, codes, generator, oracle, seed=0, settings=SETTINGS, out_csv=tmp_path / "r.csv",
-                 out_indices=tmp_path / "i.csv", out_lines=tmp_path / "l.npz", device=CPU)
+        run_on(three, test, codes, generator, oracle, tmp_path)
 
 
 def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
@@ -237,7 +248,9 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
 
     assert set(indices.pool_idx[indices.cycle == 0]) == set(initial_labelled(len(pool), 10, 0))
     assert len(indices) == 26 and indices.pool_idx.is_unique
-    np.testing.assert_array_equal(indices.label, pool.labels[indices.pool_idx])
+    initial_rows = indices[indices.cycle == 0]
+    np.testing.assert_array_equal(initial_rows.label, pool.labels[initial_rows.pool_idx])
+    assert (indices.label[indices.cycle > 0] == SKIP).all()  # a line's centre is taken, never labelled
     assert lines["codes"].shape == (16, 11, LATENT) and lines["images"].shape == (16, 11, *SHAPE)
     assert lines["images"].dtype == np.uint8 and lines["step"].shape == lines["oracle"].shape == (16, 11)
     np.testing.assert_array_equal(lines["centre"], indices.pool_idx[indices.cycle > 0])
@@ -266,10 +279,10 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
         np.testing.assert_allclose(direction / np.linalg.norm(direction, axis=2, keepdims=True),
                                    np.broadcast_to(unit, direction.shape), atol=1e-5)
         np.testing.assert_allclose(lines["codes"][now][:, 5], codes["pool"][expected], atol=1e-6)
-    assert not checkpoint_path(tmp_path / "ref.csv").exists() and not adba.lines_path(tmp_path / "ref.csv").exists()
+    assert not checkpoint_path(tmp_path / "ref.csv").exists() and not checkpoint_path(tmp_path / "ref.csv").with_suffix(".npz").exists()
 
     # killed after cycle 3's lines reached the side file but before its JSON: resumes from cycle 2
-    real_write, calls = adba.write_json, []
+    real_write, calls = loop.write_json, []
 
     def dying_write(*args):
         calls.append(1)
@@ -277,13 +290,13 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_write(*args)
 
-    monkeypatch.setattr(adba, "write_json", dying_write)
+    monkeypatch.setattr(loop, "write_json", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run(problem, tmp_path, name="cut")
     assert not (tmp_path / "cut.csv").exists()
-    with np.load(adba.lines_path(tmp_path / "cut.csv")) as fh:
+    with np.load(checkpoint_path(tmp_path / "cut.csv").with_suffix(".npz")) as fh:
         assert len(fh["centre"]) == 12  # one cycle ahead of the JSON
-    monkeypatch.setattr(adba, "write_json", real_write)
+    monkeypatch.setattr(loop, "write_json", real_write)
     real_fit, fits = adba.fit_latent_classifier, []
     monkeypatch.setattr(adba, "fit_latent_classifier", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     rows2, indices2, lines2 = run(problem, tmp_path, name="cut")
@@ -296,7 +309,7 @@ def test_end_to_end_and_resume(problem, tmp_path, monkeypatch):
 
 
 def test_checkpoint_of_another_oracle_is_ignored(problem, tmp_path, monkeypatch):
-    real_write, calls = adba.write_json, []
+    real_write, calls = loop.write_json, []
 
     def dying_write(*args):
         calls.append(1)
@@ -304,10 +317,10 @@ def test_checkpoint_of_another_oracle_is_ignored(problem, tmp_path, monkeypatch)
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(adba, "write_json", dying_write)
+    monkeypatch.setattr(loop, "write_json", dying_write)
     with pytest.raises(KeyboardInterrupt):
         run(problem, tmp_path)
-    monkeypatch.setattr(adba, "write_json", real_write)
+    monkeypatch.setattr(loop, "write_json", real_write)
     pool, test, codes, generator, _ = problem
     other = BrightnessOracle(0.9).eval()
     real_fit, fits = adba.fit_latent_classifier, []

@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from asal.aggregate import compare_strategies, read_runs, summarize
 from asal.cli import main
 from asal.errors import BadData
-from asal.loop import ROW_COLUMNS
 from asal.plots import plot_accuracy, plot_entropy, plot_samples, plot_timings
+from asal.runfiles import ROW_COLUMNS
 
 
 def fake_runs(tmp_path, strategies=(("random", 0.0), ("max-entropy", 0.02))):
@@ -163,7 +163,7 @@ def test_cli_lists_the_strategies(capsys):
 
 def test_a_file_a_strategy_does_not_read_is_an_error():
     from asal.errors import BadConfig
-    from asal.strategies import load_strategy
+    from asal.strategies.base import load_strategy
 
     with pytest.raises(BadConfig, match="'random' does not read --oracle"):
         load_strategy("random", oracle="models/x/oracle.pt")

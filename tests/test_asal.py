@@ -12,13 +12,15 @@ from asal.data import ImageStore
 from asal.errors import BadConfig
 from asal.features import extract_pool_features, load_extractor
 from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, match_without_replacement
-from asal.models.classifiers import LinearClassifier, TrainConfig, to_float, train_classifier
-from asal.strategies import SelectionContext, load_strategy
+from asal.models.classifiers import LinearClassifier, train_classifier
 from asal.models.gan import ARCHS, Generator
 from asal.strategies.adversarial import (FixedSpace, frozen_for_ascent, mean_cosine_similarity, rerank_matches,
-                                         uncertainty_ascent, torch_entropy)
+                                         uncertainty_ascent)
 
 from asal_fixtures import CPU, asal_strategy
+from asal.images import to_float
+from asal.settings import TrainConfig
+from asal.strategies.base import SelectionContext, load_strategy
 
 
 class PrototypeMixer(torch.nn.Module):
@@ -39,7 +41,7 @@ class PrototypeMixer(torch.nn.Module):
 
 def test_uncertainty_ascent_raises_entropy_and_touches_no_weights(tiny_stores):
     pool, _ = tiny_stores
-    model = train_classifier(TrainConfig(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
+    model = train_classifier(TrainConfig.of(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
                              pool.images, pool.labels, pool.n_classes, seed=0, device=CPU)
     model.zero_grad(set_to_none=True)  # training left gradients; the ascent must add none
     generator = PrototypeMixer(pool)
@@ -229,7 +231,7 @@ def test_more_codes_than_samples_match_the_most_uncertain(tiny_stores):
     assert wide.stats["synthetic_entropy"] == pytest.approx(top8.mean(), rel=1e-5)
     assert wide.synthetic.shape == (8, *pool.image_shape)
     with torch.no_grad():
-        shown = torch_entropy(model(wide.synthetic)).numpy()
+        shown = from_logits("entropy", model(wide.synthetic)).numpy()
     np.testing.assert_allclose(np.sort(shown)[::-1], top8, rtol=1e-5)  # the synthetic images behind the picks
 
 

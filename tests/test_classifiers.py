@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from asal.models.classifiers import TrainConfig, build_classifier, entropy, predict_proba, train_classifier
+from asal.models.classifiers import build_classifier, predict_proba, train_classifier
+from asal.scores import entropy
+from asal.settings import TrainConfig
 
 CPU = torch.device("cpu")
 
@@ -10,7 +12,7 @@ CPU = torch.device("cpu")
 @pytest.mark.parametrize("model", ["linear", "cnn"])
 @pytest.mark.parametrize("shape", [(1, 12, 12), (3, 32, 32)])
 def test_shapes(model, shape):
-    net = build_classifier(TrainConfig(model=model), shape, 4)
+    net = build_classifier(TrainConfig.of(model=model), shape, 4)
     x = torch.rand(5, *shape)
     assert net(x).shape == (5, 4)
     assert net.features(x).ndim == 2
@@ -19,9 +21,9 @@ def test_shapes(model, shape):
 @pytest.mark.parametrize(
     "cfg",
     [
-        TrainConfig(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
-        TrainConfig(model="cnn", optimizer="adam", steps=60, batch_size=32),
-        TrainConfig(model="linear", optimizer="sgd", lr=0.05, steps=80),
+        TrainConfig.of(model="linear", optimizer="lbfgs", lr=1.0, steps=50, weight_decay=0.01),
+        TrainConfig.of(model="cnn", optimizer="adam", steps=60, batch_size=32),
+        TrainConfig.of(model="linear", optimizer="sgd", lr=0.05, steps=80),
     ],
 )
 def test_learns_tiny_data_and_is_deterministic(tiny_stores, cfg):
@@ -35,7 +37,7 @@ def test_learns_tiny_data_and_is_deterministic(tiny_stores, cfg):
 
 def test_predict_proba_batches_equal_whole(tiny_stores):
     pool, _ = tiny_stores
-    net = build_classifier(TrainConfig(model="cnn"), pool.image_shape, 3).eval()
+    net = build_classifier(TrainConfig.of(model="cnn"), pool.image_shape, 3).eval()
     whole = predict_proba(net, pool.images, device=CPU, batch_size=10_000)
     np.testing.assert_allclose(predict_proba(net, pool.images, device=CPU, batch_size=7), whole, atol=1e-6)
     np.testing.assert_allclose(whole.sum(1), 1, atol=1e-5)

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from asal.autoencoder import AutoencoderConfig, load_autoencoder, train_autoencoder
+from asal.autoencoder import load_autoencoder, train_autoencoder
 from asal.errors import BadConfig
 from asal.features import extract_pool_features, load_extractor
 from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index
-from asal.wgan import GanConfig, load_gan, sample, train_gan
+from asal.wgan import load_gan, sample, train_gan
+from asal.settings import AutoencoderConfig, GanConfig
 
 CPU = torch.device("cpu")
 
@@ -27,9 +28,9 @@ def models(tmp_path_factory, request):
     np.savez(tmp / "tiny.npz", x=x, y=y)
     prepare_data(validate_slice({"source": "npz", "path": str(tmp / "tiny.npz")}, "data"), tmp / "pool.h5", tmp / "test.h5")
     pool, test = read_split(tmp / "pool.h5"), read_split(tmp / "test.h5")
-    train_gan(GanConfig(iterations=3, batch_size=16, critic_iters=1, latent_dim=8), pool, tmp / "gan.pt", device=CPU,
+    train_gan(GanConfig.of(iterations=3, batch_size=16, critic_iters=1, latent_dim=8), pool, tmp / "gan.pt", device=CPU,
               samples_png=tmp / "g.png", losses_csv=tmp / "g.csv")
-    metrics = train_autoencoder(AutoencoderConfig(steps=30, batch_size=32), pool, test, tmp / "ae.pt", device=CPU,
+    metrics = train_autoencoder(AutoencoderConfig.of(steps=30, batch_size=32), pool, test, tmp / "ae.pt", device=CPU,
                                 recon_png=tmp / "ae.png", metrics_json=tmp / "ae.json")
     return tmp, pool, metrics
 
@@ -174,12 +175,12 @@ def test_gan_quality_report(models, tmp_path):
     import json
 
     from asal.data import read_split
-    from asal.models.classifiers import TrainConfig
     from asal.quality import gan_quality, train_oracle
+    from asal.settings import TrainConfig
 
     tmp, pool, _ = models
     test = read_split(tmp / "test.h5")
-    oracle = train_oracle(TrainConfig(model="cnn", steps=60, batch_size=32), pool, test, tmp_path / "o.pt",
+    oracle = train_oracle(TrainConfig.of(model="cnn", steps=60, batch_size=32), pool, test, tmp_path / "o.pt",
                           tmp_path / "o.json", device=CPU)
     assert oracle["test_accuracy"] > 0.8 and oracle["trained_on"] == len(pool)
     metrics = gan_quality(tmp / "gan.pt", tmp_path / "o.pt", tmp_path / "o.json", tmp_path / "m.json",

@@ -12,30 +12,31 @@ import pandas as pd
 import pytest
 import torch
 
-import asal.loop as loop
-from asal.config import validate_slice
-from asal.loop import ROW_COLUMNS, checkpoint_path, run_active_learning
+import asal.learners as learners
+from asal.annotators import SKIP, DatasetLabels, OracleLabels
 from asal.errors import BadConfig
+from asal.loop import checkpoint_path, run_active_learning
 from asal.models.gan import ARCHS, Generator
-from asal.strategies import DIAGNOSTICS, load_strategy
-from asal.strategies.adversarial import DIAGNOSTICS as ASAL_DIAGNOSTICS, AsalConfig
+from asal.runfiles import DIAGNOSTICS, ROW_COLUMNS
+from asal.settings import AsalConfig, RunSettings
+from asal.strategies.base import load_strategy
 from asal.strategies.gaal import GenerativeAnnotation
 from asal_fixtures import asal_strategy
 
 CPU = torch.device("cpu")
-SETTINGS = {
-    "classifier": validate_slice({"model": "cnn", "steps": 15, "batch_size": 16}, "classifier"),
-    "al": validate_slice({"initial": 12, "new": 8, "budget": 60}, "al"),
-}
+SETTINGS = {"classifier": {"model": "cnn", "steps": 15, "batch_size": 16}, "al": {"initial": 12, "new": 8, "budget": 60}}
+ASAL_DIAGNOSTICS = ["synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
+                    "features_seconds", "search_seconds", "rerank_scored"]
 TIMES = ["select_seconds", "train_seconds"]
 
 
-def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run", synthetic=None):
+def run(tiny_stores, tmp_path, strategy="max-entropy", seed=0, settings=SETTINGS, name="run", synthetic=None,
+        annotator=None):
     pool, test = tiny_stores
     rows = run_active_learning(
         pool, test, strategy=load_strategy(strategy) if isinstance(strategy, str) else strategy, seed=seed,
-        settings=settings, out_csv=tmp_path / f"{name}.csv", out_indices=tmp_path / f"{name}_idx.csv", device=CPU,
-        out_synthetic=synthetic,
+        settings=RunSettings.of(settings), out_csv=tmp_path / f"{name}.csv", out_indices=tmp_path / f"{name}_idx.csv",
+        device=CPU, outputs={"synthetic": synthetic} if synthetic else None, annotator=annotator,
     )
     return rows, pd.read_csv(tmp_path / f"{name}_idx.csv")
 
@@ -49,15 +50,16 @@ def gaal(pool):
             return torch.stack([-(mean - c).abs() * 50 for c in (0.25, 0.5, 0.75)], 1)
 
     torch.manual_seed(0)
-    return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), BrightnessOracle(),
-                                AsalConfig(steps=3), {"oracle_test_accuracy": 0.5})
+    oracle = OracleLabels(BrightnessOracle(), CPU, {"oracle_test_accuracy": 0.5})
+    return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), oracle, AsalConfig.of(steps=3),
+                                {}).named("gaal")
 
 
 def test_gaal_trains_on_its_annotated_synthetic_images(tiny_stores, tmp_path, monkeypatch):
     pool, _ = tiny_stores
     seen = []
-    real_train = loop.train_classifier
-    monkeypatch.setattr(loop, "train_classifier", lambda cfg, x, y, *a, **k: seen.append(len(y)) or real_train(cfg, x, y, *a, **k))
+    real_train = learners.train_classifier
+    monkeypatch.setattr(learners, "train_classifier", lambda cfg, x, y, *a, **k: seen.append(len(y)) or real_train(cfg, x, y, *a, **k))
     rows, indices = run(tiny_stores, tmp_path, strategy=gaal(pool), synthetic=tmp_path / "synthetic.npz")
     assert rows["n_labelled"].tolist() == [12, 20, 28, 36, 44, 52, 60] == seen  # annotations, real and synthetic
     assert len(indices) == 12 and (indices.cycle == 0).all()  # no pool sample was labelled after the start
@@ -67,13 +69,13 @@ def test_gaal_trains_on_its_annotated_synthetic_images(tiny_stores, tmp_path, mo
         assert saved["cycle"].tolist() == [c for c in range(1, 7) for _ in range(8)]
         expected = np.abs(saved["images"].mean((1, 2, 3)) / 255.0 - np.array([[0.25], [0.5], [0.75]])).argmin(0)
         np.testing.assert_array_equal(saved["labels"], expected)  # the oracle's labels, as stored
-        assert json.loads(str(saved["identity"]))["strategy_files"]["oracle_test_accuracy"] == 0.5
+        assert json.loads(str(saved["identity"]))["annotator"]["synthetic"]["oracle_test_accuracy"] == 0.5
 
 
 def test_gaal_resumes_with_its_synthetic_images(tiny_stores, tmp_path, monkeypatch):
     pool, _ = tiny_stores
     reference, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="ref", synthetic=tmp_path / "ref.npz")
-    real_train, calls = loop.train_classifier, []
+    real_train, calls = learners.train_classifier, []
 
     def dying_train(*args, **kwargs):
         calls.append(1)
@@ -81,10 +83,10 @@ def test_gaal_resumes_with_its_synthetic_images(tiny_stores, tmp_path, monkeypat
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "train_classifier", dying_train)
+    monkeypatch.setattr(learners, "train_classifier", dying_train)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_stores, tmp_path, strategy=gaal(pool), name="cut", synthetic=tmp_path / "cut.npz")
-    monkeypatch.setattr(loop, "train_classifier", real_train)
+    monkeypatch.setattr(learners, "train_classifier", real_train)
     rows, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="cut", synthetic=tmp_path / "cut.npz")
     pd.testing.assert_frame_equal(rows.drop(columns=TIMES + ["generate_seconds"]),
                                   reference.drop(columns=TIMES + ["generate_seconds"]))
@@ -94,10 +96,10 @@ def test_gaal_resumes_with_its_synthetic_images(tiny_stores, tmp_path, monkeypat
     # a checkpoint whose synthetic images are lost is not resumed half-blind: the run starts afresh
     with pytest.raises(KeyboardInterrupt):
         calls.clear()
-        monkeypatch.setattr(loop, "train_classifier", dying_train)
+        monkeypatch.setattr(learners, "train_classifier", dying_train)
         run(tiny_stores, tmp_path, strategy=gaal(pool), name="lost", synthetic=tmp_path / "lost.npz")
-    (tmp_path / "lost.checkpoint_synthetic.npz").unlink()
-    monkeypatch.setattr(loop, "train_classifier", real_train)
+    (tmp_path / "lost.checkpoint.npz").unlink()
+    monkeypatch.setattr(learners, "train_classifier", real_train)
     rows, _ = run(tiny_stores, tmp_path, strategy=gaal(pool), name="lost", synthetic=tmp_path / "lost.npz")
     pd.testing.assert_frame_equal(rows.drop(columns=TIMES + ["generate_seconds"]),
                                   reference.drop(columns=TIMES + ["generate_seconds"]))
@@ -111,9 +113,9 @@ def test_gaal_needs_a_synthetic_file(tiny_stores, tmp_path):
 def test_full_trains_once_on_the_whole_pool_for_full_steps(tiny_stores, tmp_path, monkeypatch):
     pool, _ = tiny_stores
     seen = []
-    real_train = loop.train_classifier
-    monkeypatch.setattr(loop, "train_classifier", lambda cfg, x, y, *a, **k: seen.append((cfg.steps, len(y))) or real_train(cfg, x, y, *a, **k))
-    settings = {"classifier": SETTINGS["classifier"], "al": validate_slice({}, "al"), "full": {"steps": 40}}  # al: no budget
+    real_train = learners.train_classifier
+    monkeypatch.setattr(learners, "train_classifier", lambda cfg, x, y, *a, **k: seen.append((cfg.steps, len(y))) or real_train(cfg, x, y, *a, **k))
+    settings = {"classifier": SETTINGS["classifier"], "full": {"steps": 40}}  # al: the defaults, a budget above the pool
     rows, indices = run(tiny_stores, tmp_path, strategy="full", settings=settings)
     assert seen == [(40, len(pool))]
     assert rows["n_labelled"].tolist() == [len(pool)] and rows["n_selected"].tolist() == [0]
@@ -138,6 +140,7 @@ def test_rows_and_indices(tiny_stores, tmp_path):
 
 def test_asal_run_reports_its_diagnostics(tiny_stores, tmp_path):
     rows, indices = run(tiny_stores, tmp_path, strategy=asal_strategy("asal-raw", tiny_stores[0]))
+    assert set(ASAL_DIAGNOSTICS) <= set(DIAGNOSTICS)
     selecting, last = rows.iloc[:-1], rows.iloc[-1]
     assert selecting[list(ASAL_DIAGNOSTICS)].notna().all().all() and last[list(ASAL_DIAGNOSTICS)].isna().all()
     parts = selecting.generate_seconds + selecting.features_seconds + selecting.search_seconds
@@ -162,7 +165,7 @@ def test_budget_not_a_multiple_of_new(tiny_stores, tmp_path):
 
 def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch):
     reference_rows, reference_idx = run(tiny_stores, tmp_path, name="ref")
-    real_train, calls = loop.train_classifier, []
+    real_train, calls = learners.train_classifier, []
 
     def dying_train(*args, **kwargs):
         calls.append(1)
@@ -170,7 +173,7 @@ def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch
             raise KeyboardInterrupt  # the job is killed during cycle 3's training
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "train_classifier", dying_train)
+    monkeypatch.setattr(learners, "train_classifier", dying_train)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_stores, tmp_path, name="cut")
     state = json.loads(checkpoint_path(tmp_path / "cut.csv").read_text())
@@ -181,7 +184,7 @@ def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch
         resumed_calls.append(1)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "train_classifier", counting_train)
+    monkeypatch.setattr(learners, "train_classifier", counting_train)
     rows, idx = run(tiny_stores, tmp_path, name="cut")
     assert len(resumed_calls) == len(reference_rows) - 3  # it resumed: the 3 finished cycles were not redone
     pd.testing.assert_frame_equal(rows.drop(columns=TIMES), reference_rows.drop(columns=TIMES))
@@ -190,7 +193,7 @@ def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch
 
 def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
     ckpt = checkpoint_path(tmp_path / "run.csv")
-    ckpt.write_text(json.dumps({"identity": {"strategy": "other"}, "rows": [{}] * 99, "labelled": []}))
+    ckpt.write_text(json.dumps({"identity": {"strategy": "other"}, "rows": [{}] * 99, "taken": [], "n_synthetic": 0}))
     rows, _ = run(tiny_stores, tmp_path)
     assert len(rows) == 7
 
@@ -227,3 +230,24 @@ def test_resume_after_sigkill(tiny_stores, tmp_path):
     ref, cut = pd.read_csv(tmp_path / "ref.csv"), pd.read_csv(tmp_path / "cut.csv")
     pd.testing.assert_frame_equal(cut.drop(columns=TIMES), ref.drop(columns=TIMES))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cut_idx.csv"), pd.read_csv(tmp_path / "ref_idx.csv"))
+
+
+class SkippingAnnotator(DatasetLabels):
+    """Answers as the dataset does, but skips (a person cannot tell) every pool row whose index ends in 0 or 5."""
+
+    def annotate(self, selection):
+        answer = super().annotate(selection)
+        answer.labels = np.where(selection.pool_idx % 5 == 0, SKIP, answer.labels)
+        return answer
+
+
+def test_a_skipped_sample_is_recorded_never_offered_again_and_not_counted(tiny_stores, tmp_path):
+    pool, _ = tiny_stores
+    rows, indices = run(tiny_stores, tmp_path, annotator=SkippingAnnotator(pool))
+    skipped, answered = indices[indices.label == SKIP], indices[indices.label != SKIP]
+    assert len(skipped) > 0 and (skipped.pool_idx % 5 == 0).all()
+    assert indices.pool_idx.is_unique  # a skipped sample is never offered again
+    assert len(answered) == 60 == rows.n_labelled.iloc[-1]  # the budget counts answers, not questions
+    assert (np.diff(rows.n_labelled) == rows.n_selected.iloc[:-1]).all()
+    assert len(rows) > 7  # the skips cost cycles, not budget
+    np.testing.assert_array_equal(answered.label, pool.labels[answered.pool_idx])

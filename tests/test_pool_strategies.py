@@ -10,11 +10,13 @@ from torch.nn import functional as F
 
 from asal.data import ImageStore
 from asal.errors import BadConfig
-from asal.models.classifiers import LinearClassifier, TrainConfig, build_classifier, to_float
+from asal.models.classifiers import LinearClassifier, build_classifier
 from asal.strategies.badge import BadgeSampling, kmeans_pp_seeding, loss_gradient_logits
 from asal.strategies.bald import BaldSampling
 from asal.strategies.base import SelectionContext
 from asal.strategies.coreset import CoreSetSampling, k_center_greedy
+from asal.images import to_float
+from asal.settings import RunSettings, TrainConfig
 
 CPU = torch.device("cpu")
 
@@ -94,7 +96,8 @@ def test_coreset_chunked_features_pick_what_the_whole_pool_picks():
 # --- all three: the contract on pools full of exact duplicates ---------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", [CoreSetSampling(), BaldSampling(), BadgeSampling()], ids=lambda s: s.name)
+@pytest.mark.parametrize("strategy", [CoreSetSampling(), BaldSampling(samples=20), BadgeSampling()],
+                         ids=["coreset", "bald", "badge"])
 def test_never_labelled_nor_twice_even_among_duplicates(strategy):
     images, _ = cluster_images([10, 10, 10, 10], noise=0)  # 4 distinct images, 10 copies each
     pool = store(images)
@@ -143,10 +146,10 @@ def test_bald_is_reproducible_and_leaves_torch_rng_alone():
     model = LinearClassifier((1, 8, 8), 3, dropout=0.5).eval()
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    a = BaldSampling().select(context(pool, [1, 2], model, seed=5), 10).pool_idx
+    a = BaldSampling(samples=20).select(context(pool, [1, 2], model, seed=5), 10).pool_idx
     assert torch.equal(torch.get_rng_state(), state)
-    b = BaldSampling().select(context(pool, [1, 2], model, seed=5), 10).pool_idx
-    c = BaldSampling().select(context(pool, [1, 2], model, seed=6), 10).pool_idx
+    b = BaldSampling(samples=20).select(context(pool, [1, 2], model, seed=5), 10).pool_idx
+    c = BaldSampling(samples=20).select(context(pool, [1, 2], model, seed=6), 10).pool_idx
     np.testing.assert_array_equal(a, b)
     assert a.tolist() != c.tolist()  # the masks come from ctx.rng
     assert torch.equal(torch.get_rng_state(), state) and not model.dropout.training
@@ -160,14 +163,15 @@ def test_bald_restores_eval_mode_on_error():
     model = voting_model()
     model.fc = Broken()
     with pytest.raises(RuntimeError, match="boom"):
-        BaldSampling().select(context(store(np.zeros((4, 1, 2, 2), np.uint8)), [], model), 2)
+        BaldSampling(samples=20).select(context(store(np.zeros((4, 1, 2, 2), np.uint8)), [], model), 2)
     assert not model.dropout.training
 
 
 def test_bald_without_dropout_names_the_config_key():
-    model = build_classifier(TrainConfig(model="linear", dropout=0.0), (1, 2, 2), 2).eval()
-    with pytest.raises(BadConfig, match=r"'bald' needs classifier\.dropout above 0"):
-        BaldSampling().select(context(store(np.zeros((4, 1, 2, 2), np.uint8)), [], model), 2)
+    """Checked once, where a run's settings are validated, before any training."""
+    with pytest.raises(BadConfig, match=r"'bald' samples the classifier's dropout, but classifier\.dropout = 0"):
+        RunSettings.of({"classifier": {"model": "linear", "dropout": 0.0}}, strategy="bald")
+    RunSettings.of({"classifier": {"model": "cnn", "dropout": 0.25}}, strategy="bald")
 
 
 # --- BADGE -------------------------------------------------------------------------------------------------
@@ -176,7 +180,7 @@ def test_bald_without_dropout_names_the_config_key():
 @pytest.mark.parametrize("kind, output_layer", [("linear", "fc"), ("cnn", "head")])
 def test_badge_embedding_is_the_output_layer_gradient(kind, output_layer):
     torch.manual_seed(0)
-    model = build_classifier(TrainConfig(model=kind, dropout=0.0), (1, 8, 8), 3).eval()
+    model = build_classifier(TrainConfig.of(model=kind, dropout=0.0), (1, 8, 8), 3).eval()
     x = torch.rand(6, 1, 8, 8)
     with torch.no_grad():
         features = model.features(x)

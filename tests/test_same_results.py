@@ -116,10 +116,20 @@ def record(found: dict, prefix: str) -> None:
     (GOLDEN_DIR / "machine.json").write_text(json.dumps(machine(), indent=1) + "\n")
 
 
+def changed_on_purpose(part: str, expected: pd.DataFrame) -> pd.DataFrame:
+    """The recorded results, with what was changed on purpose since: ADBA's line centres are taken but never
+    labelled, so since the one AL loop (issue 18) their indices rows say label -1 (they said the true class,
+    which ADBA never trains on)."""
+    if part == "indices":
+        centres = (expected.strategy == "adba") & (expected.cycle > 0)
+        expected = expected.assign(label=expected.label.where(~centres, -1))
+    return expected
+
+
 def assert_same(found: dict, prefix: str) -> None:
     """Integers and strings exactly; floats to 1e-9 relative (they are equal here unless an operation moved)."""
     for part in ("rows", "indices"):
-        expected = pd.read_csv(GOLDEN_DIR / f"{prefix}_{part}.csv")
+        expected = changed_on_purpose(part, pd.read_csv(GOLDEN_DIR / f"{prefix}_{part}.csv"))
         got = found[part].reset_index(drop=True)
         assert list(got.columns) == list(expected.columns), part
         key = ["exp", "strategy", "seed"] + (["cycle"] if part == "rows" else [])

@@ -9,11 +9,12 @@ from asal.data import ImageStore
 from asal.errors import BadConfig, PoolExhausted
 from asal.models.classifiers import LinearClassifier
 from asal.models.gan import ARCHS, Generator
-from asal.strategies import STRATEGIES, SelectionContext, load_strategy
-from asal.strategies.adversarial import AsalConfig
+from asal.strategies import STRATEGIES
 from asal.strategies.gaal import GenerativeAnnotation
 
 from asal_fixtures import CPU, asal_strategy
+from asal.settings import AsalConfig
+from asal.strategies.base import SelectionContext, load_strategy
 
 
 class TableModel(nn.Module):
@@ -46,7 +47,7 @@ def build(name, pool):
     if name == "gaal":
         torch.manual_seed(2)
         oracle = LinearClassifier(pool.image_shape, pool.n_classes).eval()
-        return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), oracle, AsalConfig(steps=5), {})
+        return GenerativeAnnotation(Generator(pool.image_shape, 8, ARCHS["small"]), oracle, AsalConfig.of(steps=5), {})
     return load_strategy(name, settings={"classifier": {"dropout": 0.25}})  # as the image_pool model
 
 

@@ -7,10 +7,11 @@ import torch
 
 import asal.wgan as wgan
 from asal.models.gan import ARCHS, Critic, Generator
-from asal.wgan import GanConfig, gan_checkpoint_path, gradient_penalty, load_gan, sample, train_gan
+from asal.wgan import gan_checkpoint_path, gradient_penalty, load_gan, sample, train_gan
+from asal.settings import GanConfig
 
 CPU = torch.device("cpu")
-TINY = GanConfig(iterations=6, batch_size=16, critic_iters=2, latent_dim=8)
+TINY = GanConfig.of(iterations=6, batch_size=16, critic_iters=2, latent_dim=8)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
@@ -58,7 +59,7 @@ def test_outputs(tiny_stores, tmp_path):
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, arch, consistency):
     """Killed during iteration 6 with a checkpoint at 4: the restart runs only 5 and 6 and ends bit-identical
     (dropout RNG with the consistency term, batch-norm buffers with dcgan)."""
-    cfg = GanConfig(**{**TINY.__dict__, "consistency": consistency, "arch": arch})
+    cfg = GanConfig.of(**{**TINY.__dict__, "consistency": consistency, "arch": arch})
     reference = train(tiny_stores, tmp_path, cfg, name="ref", checkpoint_every=2)
     real_step, calls = wgan.GanTrainer.step, []
 
@@ -90,7 +91,7 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path,
 
 
 def test_more_iterations_continue_the_run_bit_for_bit(tiny_stores, tmp_path, monkeypatch):
-    longer = GanConfig(**{**TINY.__dict__, "iterations": 9})
+    longer = GanConfig.of(**{**TINY.__dict__, "iterations": 9})
     reference = train(tiny_stores, tmp_path, longer, name="long")
     train(tiny_stores, tmp_path, TINY, name="ext")  # 6 iterations, checkpoint kept
     real_step, calls = wgan.GanTrainer.step, []
@@ -105,7 +106,7 @@ def test_more_iterations_continue_the_run_bit_for_bit(tiny_stores, tmp_path, mon
 
 
 def test_checkpoint_of_another_config_is_ignored(tiny_stores, tmp_path):
-    other = GanConfig(**{**TINY.__dict__, "lr": 3e-4})
+    other = GanConfig.of(**{**TINY.__dict__, "lr": 3e-4})
     foreign = wgan.GanTrainer(other, tiny_stores[0], CPU)
     foreign.iteration = 4
     foreign.save_checkpoint(gan_checkpoint_path(tmp_path / "b.pt"))

@@ -7,7 +7,6 @@ Both expose ``features(x)`` (the penultimate activations, for core-set, BADGE an
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,6 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import BadConfig
+from ..images import to_float
+from ..settings import TrainConfig
 
 
 def head_dropout(p: float) -> nn.Module:
@@ -79,29 +80,11 @@ class SmallCNN(nn.Module):
 MODELS = {"linear": LinearClassifier, "cnn": SmallCNN}
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The ``classifier`` section of an experiment (see the schema for each field)."""
-
-    model: str = "cnn"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    steps: int = 500
-    batch_size: int = 64
-    dropout: float = 0.0
-
-
 def build_classifier(cfg: TrainConfig, image_shape, n_classes: int) -> nn.Module:
     try:
         return MODELS[cfg.model](tuple(image_shape), n_classes, dropout=cfg.dropout)
     except KeyError:
         raise BadConfig(f"classifier.model = {cfg.model!r}: choose one of {sorted(MODELS)}") from None
-
-
-def to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 in [0, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
 
 
 def _l2_penalty(model: nn.Module) -> torch.Tensor:
@@ -165,8 +148,3 @@ def predict_proba(model: nn.Module, images: np.ndarray, *, device: torch.device,
     ]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
-
-def entropy(probs: np.ndarray) -> np.ndarray:
-    """Shannon entropy in nats per row of ``probs`` (N, K) -> (N,) float32; 0 log 0 = 0."""
-    p = np.clip(probs, 1e-12, 1.0)
-    return -(probs * np.log(p)).sum(axis=1).astype(np.float32)

@@ -1,75 +1,151 @@
-"""Selection strategies behind one interface, and the registry that names them.
+"""Selection strategies: what each needs, declared once, and the registry that names them.
 
-:data:`REGISTRY` maps every strategy name a config may use to a loader ``(settings=, device=, **files)`` that
-builds it from the run's config slice and the files it needs (none for the pool strategies; the GAN,
-feature model, PCA and index for ASAL; the GAN and oracle for GAAL). :func:`load_strategy` calls it, so the AL
-loop never asks which kind it runs. Adding a strategy: one module with a :class:`Strategy` subclass, one entry
-here (and its name in the schema's list); the contract tests in ``tests/test_strategies.py`` cover every
-registered name. ``adba`` is the one method outside the registry: it trains its classifier in the GAN's
-latent space, so it has its own loop (:mod:`asal.adba`).
+A :class:`StrategySpec` says everything the rest of the project needs to know about a strategy without
+importing it (so no torch): the files it reads, by kind (:data:`asal.paths.FILES`), and for ASAL the fixed
+feature space they belong to; the config sections its runs depend on (so Snakemake reruns exactly its runs
+when one changes); the extra outputs its runs write; and its constraints (two classes only; a classifier
+with dropout). The schema's strategy list, the workflow's inputs, params and outputs, the ``asal`` command's
+file arguments, the loaders' checks of missing and unused files and the benchmarks all derive from it.
+
+Adding a strategy: one module with a :class:`asal.strategies.base.Strategy` subclass whose ``load``
+builds it, and one :func:`register` call below (from outside the package, an entry point in the group
+``asal.strategies`` that names a :class:`StrategySpec`). The contract tests cover every registered name.
 """
 
 from __future__ import annotations
 
-import inspect
-from functools import partial
-from typing import Callable
-
-import torch
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from ..errors import BadConfig
-from .adversarial import ASAL_STRATEGIES, DIAGNOSTICS as ASAL_DIAGNOSTICS, AdversarialSampling, load_asal
-from .badge import BadgeSampling
-from .bald import BaldSampling
-from .base import ScoreStrategy, Selection, SelectionContext, Strategy
-from .baselines import FullySupervised, LeastConfidenceSampling, MarginSampling, MaxEntropySampling, RandomSampling
-from .coreset import CoreSetSampling
-from .gaal import load_gaal
+from ..paths import FEATURE_MODELS, SPACES, STRATEGY_FILES
 
-POOL_STRATEGIES = (RandomSampling, MaxEntropySampling, MarginSampling, LeastConfidenceSampling, BaldSampling,
-                   BadgeSampling, CoreSetSampling, FullySupervised)
+#: The sections every run of a strategy that trains the classifier depends on.
+TRAINED = ("classifier", "al")
+#: The uncertainty scores an ASAL variant may maximise (implemented in :data:`asal.scores.SCORES`).
+SCORE_NAMES = ("entropy", "margin", "least-confidence")
 
 
-def _asal_loader(name: str) -> Callable[..., AdversarialSampling]:
-    space, score = ASAL_STRATEGIES[name]
-    loader = partial(load_asal, name)
-    loader.__doc__ = f"ASAL: maximise the {score} of h(G(z)); label the nearest pool sample in {space} features."
-    return loader
+@dataclass(frozen=True)
+class StrategySpec:
+    """One registered strategy.
+
+    ``impl``: ``"module:attribute"`` of its :class:`~asal.strategies.base.Strategy` class (or a subclass's
+    ``load``-like callable ``(spec, settings, device, files) -> Strategy``), imported only when a run builds it.
+    ``files``: the file kinds it reads; ``features_model``, ``pca`` and ``index`` are those of ``space``.
+    ``sections``: the config sections its runs depend on; ``section.key`` takes one key of a section.
+    ``outputs``: extra run outputs (:data:`asal.paths.RUN_OUTPUTS`). ``shows_matches``: it matches synthetic
+    images to pool samples, which the paper's Fig. 2 shows. ``score``: the uncertainty score an ASAL variant
+    maximises (:data:`SCORE_NAMES`).
+    """
+
+    name: str
+    summary: str
+    impl: str
+    files: tuple[str, ...] = ()
+    space: str | None = None
+    sections: tuple[str, ...] = TRAINED
+    outputs: tuple[str, ...] = ()
+    binary_only: bool = False
+    needs_dropout: bool = False
+    shows_matches: bool = False
+    score: str = "entropy"
+
+    def __post_init__(self):
+        unknown = set(self.files) - set(STRATEGY_FILES)
+        if unknown:
+            raise ValueError(f"strategy {self.name!r} declares unknown file kinds {sorted(unknown)}")
+        if {"pca", "index", "features_model"} & set(self.files) and self.space not in SPACES:
+            raise ValueError(f"strategy {self.name!r} reads a feature space's files but names no space of {SPACES}")
+
+    def required_files(self) -> tuple[str, ...]:
+        """The file kinds a run must be given: ``features_model`` only where the space has a model."""
+        return tuple(k for k in self.files if k != "features_model" or FEATURE_MODELS.get(self.space))
+
+    def config_slice(self, exp: dict) -> dict:
+        """The part of experiment ``exp`` (a validated config) that this strategy's runs depend on."""
+        out: dict = {}
+        for name in self.sections:
+            section, _, key = name.partition(".")
+            if key:
+                out.setdefault(section, {})[key] = exp[section][key]
+            else:
+                out[section] = exp[section]
+        return out
+
+    def implementation(self):
+        module, _, attribute = self.impl.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
-REGISTRY: dict[str, Callable[..., Strategy]] = {
-    **{cls.name: cls.load for cls in POOL_STRATEGIES},
-    **{name: _asal_loader(name) for name in ASAL_STRATEGIES},
-    "gaal": load_gaal,
-}
+REGISTRY: dict[str, StrategySpec] = {}
+
+
+def register(spec: StrategySpec) -> StrategySpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"strategy {spec.name!r} is registered twice")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def spec(name: str) -> StrategySpec:
+    """The registered strategy ``name``; a config error naming the known ones otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise BadConfig(f"strategy {name!r} is not registered (known: {', '.join(REGISTRY)})") from None
+
+
+def _pool(name: str, summary: str, cls: str, **needs) -> None:
+    register(StrategySpec(name, summary, f"asal.strategies.{cls}", **needs))
+
+
+_pool("random", "Uniform without replacement over the unlabelled pool (the lower bound).", "baselines:RandomSampling")
+_pool("max-entropy", "The unlabelled pool samples of highest predicted entropy: a scan of the whole pool.",
+      "baselines:MaxEntropySampling")
+_pool("margin", "The pool samples with the smallest gap between their two most probable classes.",
+      "baselines:MarginSampling")
+_pool("least-confidence", "The pool samples whose most probable class has the lowest probability.",
+      "baselines:LeastConfidenceSampling")
+_pool("bald", "BALD: mutual information of prediction and weights over MC-dropout masks (needs dropout).",
+      "bald:BaldSampling", sections=(*TRAINED, "bald"), needs_dropout=True)
+_pool("badge", "BADGE: k-means++ seeding on the last layer's gradient embeddings of the pool.", "badge:BadgeSampling")
+_pool("coreset", "Core-set: greedy k-center in the classifier's penultimate features of the whole pool.",
+      "coreset:CoreSetSampling")
+_pool("full", "The fully supervised bound: one training on every pool label.", "baselines:FullySupervised",
+      sections=("classifier", "full"))
+
+for _score in SCORE_NAMES:  # the paper's ASAL (entropy) and its future work (the other scores)
+    _suffix = "" if _score == "entropy" else f"-{_score}"
+    for _space in SPACES:
+        register(StrategySpec(
+            f"asal-{_space}{_suffix}", f"ASAL: maximise the {_score} of h(G(z)); label the nearest pool sample in "
+            f"{_space} features.", "asal.strategies.adversarial:AdversarialSampling",
+            files=("gan", "features_model", "pca", "index"), space=_space, sections=(*TRAINED, "asal"),
+            shows_matches=True, score=_score))
+    register(StrategySpec(
+        f"asal-cls{_suffix}", f"ASAL: maximise the {_score} of h(G(z)); match in the classifier's own features "
+        "of the whole pool (linear cost).", "asal.strategies.adversarial:AdversarialSampling", files=("gan",),
+        sections=(*TRAINED, "asal"), shows_matches=True, score=_score))
+for _space in SPACES:
+    register(StrategySpec(
+        f"asal-plus-{_space}", f"ASAL with a diversity term and the most uncertain of each synthetic sample's "
+        f"nearest pool samples in {_space} features (beyond the paper).",
+        "asal.strategies.adversarial:AdversarialSampling", files=("gan", "features_model", "pca", "index"),
+        space=_space, sections=(*TRAINED, "asal", "asal_plus"), shows_matches=True))
+register(StrategySpec(
+    "gaal", "GAAL: the ascent's synthetic images themselves, labelled by the oracle, join the training set.",
+    "asal.strategies.gaal:GenerativeAnnotation", files=("gan", "oracle", "oracle_metrics"),
+    sections=(*TRAINED, "asal.steps", "asal.lr"), outputs=("synthetic",)))
+register(StrategySpec(
+    "adba", "ADBA: lines in the GAN's latent space through the pool codes nearest a latent logistic "
+    "regression's boundary, annotated by the oracle (binary experiments).", "asal.strategies.adba:LineSampling",
+    files=("gan", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True))
+
+for _entry in entry_points(group="asal.strategies"):  # strategies of other packages
+    register(_entry.load())
+
 STRATEGIES = tuple(REGISTRY)
 
-# Per-cycle diagnostics a strategy may report, as columns of the run's CSV (NaN for the others).
-DIAGNOSTICS = (*ASAL_DIAGNOSTICS, "oracle_confidence", "coreset_radius")
-
-
-def load_strategy(name: str, *, settings: dict | None = None, device: torch.device | None = None,
-                  **files: str | None) -> Strategy:
-    """The strategy ``name``; ``files`` (gan, features_model, pca, index, oracle, oracle_metrics) are paths
-    for those that need them. A file given to a strategy that does not read it is an error, not ignored."""
-    try:
-        loader = REGISTRY[name]
-    except KeyError:
-        raise BadConfig(f"strategy {name!r} is not registered (known: {', '.join(STRATEGIES)})") from None
-    given = {key: value for key, value in files.items() if value is not None}
-    accepted = inspect.signature(loader).parameters
-    unused = sorted(set(given) - set(accepted))
-    if unused:
-        raise BadConfig(f"strategy {name!r} does not read {', '.join('--' + u.replace('_', '-') for u in unused)}")
-    return loader(settings=settings or {}, device=device or torch.device("cpu"), **given)
-
-
-def describe(name: str) -> str:
-    """The first line of what a registered strategy does (its class's or loader's docstring)."""
-    loader = REGISTRY[name]
-    doc = (getattr(loader, "__self__", None) or loader).__doc__ or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-__all__ = ["STRATEGIES", "REGISTRY", "describe", "DIAGNOSTICS", "load_strategy", "Strategy", "ScoreStrategy",
-           "Selection", "SelectionContext", "AdversarialSampling"]
+__all__ = ["REGISTRY", "STRATEGIES", "StrategySpec", "register", "spec"]

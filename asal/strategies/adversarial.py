@@ -27,32 +27,16 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import BadConfig, BadData
-from ..features import MODEL_FOR_SPACE, FeatureExtractor, load_extractor
+from ..features import FeatureExtractor, load_extractor
+from ..files import config_hash
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
+from ..settings import PAPER_ASAL, AsalConfig, AsalPlusConfig, RunSettings
+from ..wgan import load_gan
 from .base import Selection, SelectionContext, Strategy
-from .scores import SCORES, from_logits, score_numpy
+from ..scores import SCORES, from_logits, score_numpy
 
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
 
-
-@dataclass(frozen=True)
-class AsalConfig:
-    """The ``asal`` section of an experiment, and for ``asal-plus-*`` the ``asal_plus`` one on top (see the
-    schema for each field). The ``asal_plus`` switches are off here: the paper's ASAL."""
-
-    steps: int = 100
-    lr: float = 0.02
-    batch_size: int | None = None
-    k: int = 10
-    rerank: int = 0
-    prior_weight: float = 0.0
-    sphere: bool = False
-    diversity: float = 0.0
-
-
-def torch_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats of softmax(logits): (B, K) -> (B,), differentiable."""
-    return from_logits("entropy", logits)
 
 
 @dataclass
@@ -106,7 +90,7 @@ def uncertainty_ascent(
     score: str = "entropy", prior_weight: float = 0.0, sphere: bool = False, diversity: float = 0.0,
 ) -> Ascent:
     """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
-    ``score`` another uncertainty score of :data:`asal.strategies.scores.SCORES` takes the entropy's place.
+    ``score`` another uncertainty score of :data:`asal.scores.SCORES` takes the entropy's place.
 
     Three constraints keep the synthetic samples where real samples are (all off by default, the paper's
     ascent): ``prior_weight`` subtracts ``prior_weight * |z|^2 / 2`` per code (the prior's negative log
@@ -126,7 +110,7 @@ def uncertainty_ascent(
     generator, model = frozen_for_ascent(generator), frozen_for_ascent(model)
     history = []  # per-step mean score, kept on the device: no host sync inside the loop
     with torch.no_grad():
-        start = torch_entropy(model(generator(z)))
+        start = from_logits("entropy", model(generator(z)))
     for _ in range(steps):
         if diversity:
             features = model.features(generator(z))  # (n, d)
@@ -146,7 +130,7 @@ def uncertainty_ascent(
     with torch.no_grad():
         images = generator(z)
         logits = model(images)
-        end, score_end = torch_entropy(logits), from_logits(score, logits)
+        end, score_end = from_logits("entropy", logits), from_logits(score, logits)
     history.append(score_end.mean())
     return Ascent(images.contiguous().cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(),
                   score_end.cpu().numpy(), torch.stack(history).cpu().numpy())
@@ -226,17 +210,34 @@ def rerank_matches(
 
 
 class AdversarialSampling(Strategy):
-    """ASAL with one matching space and one score; registered as ``asal-<space>[-<score>]`` (:data:`ASAL_STRATEGIES`).
+    """ASAL with one matching space and one score: ``asal-<space>[-<score>]`` and ``asal-plus-<space>`` in the
+    registry, whose entry names the space and the score.
 
-    ``choose`` returns, besides the ``pool_idx``, the cycle's diagnostics (the CSV columns of
-    :data:`DIAGNOSTICS`) and the synthetic images the matches answer, (n, C, H, W), for figures.
+    ``choose`` returns, besides the ``pool_idx``, the cycle's diagnostics (columns of
+    :data:`asal.runfiles.DIAGNOSTICS`) and the synthetic images the matches answer, (n, C, H, W), for figures.
+    ``plus`` holds the ``asal_plus`` switches (:data:`asal.settings.PAPER_ASAL`: all off, the paper's ASAL).
     """
 
-    def __init__(self, name: str, generator: nn.Module, space: FixedSpace | ClassifierSpace, cfg: AsalConfig,
-                 provenance: dict, score: str = "entropy"):
-        self.name, self.generator, self.space, self.cfg, self.provenance = name, generator, space, cfg, provenance
+    def __init__(self, generator: nn.Module, space: FixedSpace | ClassifierSpace, cfg: AsalConfig,
+                 provenance: dict, score: str = "entropy", plus: AsalPlusConfig = PAPER_ASAL):
+        self.generator, self.space, self.cfg, self.plus, self.provenance = generator, space, cfg, plus, provenance
         self.score = score
         self.generator.requires_grad_(False)
+
+    @classmethod
+    def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> AdversarialSampling:
+        """From its files: the GAN, and for a fixed space its feature model, PCA and index."""
+        generator, provenance = load_generator(files["gan"], device)
+        if spec.space is None:
+            matcher = ClassifierSpace()
+        else:
+            extractor = load_extractor(spec.space, files.get("features_model"), device)
+            projection, nn_index = PCAProjection.load(files["pca"]), load_index(files["index"])
+            matcher = FixedSpace(extractor, projection, nn_index)
+            provenance.update(features=extractor.provenance, pca=files["pca"], pca_fingerprint=projection.fingerprint(),
+                              index=files["index"], index_kind=nn_index.kind, index_size=len(nn_index))
+        plus = settings.asal_plus if "asal_plus" in spec.sections else PAPER_ASAL
+        return cls(generator, matcher, settings.asal, provenance, spec.score, plus)
 
     def identity(self) -> dict:
         return self.provenance
@@ -244,30 +245,30 @@ class AdversarialSampling(Strategy):
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         n_codes = max(n, self.cfg.batch_size or n)
         t0 = time.perf_counter()
-        cfg = self.cfg
+        cfg, plus = self.cfg, self.plus
         ascent = uncertainty_ascent(self.generator, ctx.model, n_codes, steps=cfg.steps, lr=cfg.lr,
                                     seed=int(ctx.rng.integers(2**63)), device=ctx.device, score=self.score,
-                                    prior_weight=cfg.prior_weight, sphere=cfg.sphere, diversity=cfg.diversity)
+                                    prior_weight=plus.prior_weight, sphere=plus.sphere, diversity=plus.diversity)
         order = np.argsort(-ascent.score_end, kind="stable")  # the most uncertain synthetic samples first
         t1 = time.perf_counter()
         embed, index = self.space.for_cycle(ctx)
         queries = embed(ascent.images[order])
         t2 = time.perf_counter()
         extra = {"rerank_scored": 0.0}  # pool samples the classifier scored for this selection
-        if cfg.rerank:
+        if plus.rerank:
             score = SCORES[self.score]
 
             def uncertainty(pool_idx: np.ndarray) -> np.ndarray:  # only the candidates' images are read
                 return np.concatenate([score_numpy(score, probs) for _, probs in ctx.iter_proba(pool_idx)])
 
             pool_idx, dist, rows, scored = rerank_matches(index, queries, n, ctx.labelled_set(),
-                                                          candidates=cfg.rerank, score=uncertainty, k=cfg.k)
+                                                          candidates=plus.rerank, score=uncertainty, k=cfg.k)
             extra["rerank_scored"] = float(scored)
         else:
             pool_idx, dist, rows = match_without_replacement(index, queries, n, ctx.labelled_set(), k=cfg.k)
         t3 = time.perf_counter()
         used = order[rows]
-        return Selection(pool_idx, synthetic=ascent.images[used], stats={
+        return Selection(pool_idx, generated=ascent.images[used], stats={
             "synthetic_entropy_start": float(ascent.entropy_start[used].mean()),
             "synthetic_entropy": float(ascent.entropy_end[used].mean()),
             "match_distance": float(dist.mean()),
@@ -275,42 +276,8 @@ class AdversarialSampling(Strategy):
         })
 
 
-DIAGNOSTICS = ("synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
-               "features_seconds", "search_seconds", "rerank_scored")  # ASAL's columns of a run's CSV
-# name -> (matching space, maximised score): asal-raw, asal-auto, asal-disc and asal-cls are the paper's
-# (entropy); asal-<space>-margin and asal-<space>-least-confidence swap the score.
-ASAL_STRATEGIES = {
-    f"asal-{space}{'' if score == 'entropy' else '-' + score}": (space, score)
-    for score in SCORES for space in ("raw", "auto", "disc", "cls")
-}
-# asal-plus-<space>: the paper's ASAL with the `asal_plus` section's switches on top (entropy, fixed spaces)
-ASAL_PLUS = {f"asal-plus-{space}": (space, "entropy") for space in ("raw", "auto", "disc")}
-ASAL_STRATEGIES.update(ASAL_PLUS)
-
-
-def load_asal(name: str, *, settings: dict, device: torch.device, gan: str | None = None,
-              features_model: str | None = None, pca: str | None = None, index: str | None = None) -> AdversarialSampling:
-    """Build ``asal-<space>[-<score>]`` from its files: the GAN, and for a fixed space its feature model, PCA
-    and index."""
-    from ..files import config_hash
-    from ..wgan import load_gan
-
-    space, score = ASAL_STRATEGIES[name]
-    needed = {"gan": gan} if space == "cls" else {"gan": gan, "pca": pca, "index": index}
-    if MODEL_FOR_SPACE.get(space):
-        needed["features_model"] = features_model
-    missing = [key for key, value in needed.items() if value is None]
-    if missing:
-        raise BadConfig(f"strategy {name!r} needs {', '.join('--' + m.replace('_', '-') for m in missing)}")
+def load_generator(gan: str, device: torch.device) -> tuple[nn.Module, dict]:
+    """The generator of ``gan`` (a train-gan output) and its provenance: path, config digest, iterations."""
     generator, _, saved = load_gan(gan, device)
-    provenance = {"gan": str(gan), "gan_config_hash": config_hash(saved["config"]), "gan_iterations": saved["iterations"]}
-    if space == "cls":
-        matcher = ClassifierSpace()
-    else:
-        extractor = load_extractor(space, features_model, device)
-        projection, nn_index = PCAProjection.load(pca), load_index(index)
-        matcher = FixedSpace(extractor, projection, nn_index)
-        provenance.update(features=extractor.provenance, pca=str(pca), pca_fingerprint=projection.fingerprint(),
-                          index=str(index), index_kind=nn_index.kind, index_size=len(nn_index))
-    cfg = {**settings.get("asal", {}), **(settings.get("asal_plus", {}) if name in ASAL_PLUS else {})}
-    return AdversarialSampling(name, generator, matcher, AsalConfig(**cfg), provenance, score)
+    return generator, {"gan": str(gan), "gan_config_hash": config_hash(saved["config"]),
+                       "gan_iterations": saved["iterations"]}

@@ -69,7 +69,6 @@ class BadgeSampling(Strategy):
     pick.
     """
 
-    name = "badge"
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         candidates = ctx.unlabelled_idx()

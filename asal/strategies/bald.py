@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import BadConfig
+from ..settings import RunSettings
 from .base import SelectionContext, Strategy
-from .scores import entropy_score
+from ..scores import entropy_score
 
 
 @contextmanager
@@ -61,25 +61,15 @@ class BaldSampling(Strategy):
     was. Ties go to the lower ``pool_idx``.
     """
 
-    name = "bald"
-
     @classmethod
-    def load(cls, *, settings: dict, device: torch.device) -> "BaldSampling":
-        """From the run's slice; refuses at once (not after the first training) a classifier without dropout."""
-        if settings.get("classifier", {}).get("dropout", 0.0) == 0:
-            raise BadConfig("strategy 'bald' needs classifier.dropout above 0: the classifier has no dropout to sample")
-        return cls(**settings.get("bald", {}))
+    def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> BaldSampling:
+        return cls(settings.bald.samples)
 
-    def __init__(self, samples: int = 20):
-        if samples < 2:
-            raise BadConfig(f"bald samples = {samples}: MC dropout needs at least 2 stochastic forward passes")
+    def __init__(self, samples: int):
         self.samples = samples
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
-        dropout = getattr(ctx.model, "dropout", None)
-        if dropout is None or isinstance(dropout, nn.Identity):
-            raise BadConfig("strategy 'bald' needs classifier.dropout above 0 in the experiment's config: "
-                            "the classifier has no dropout layer to sample")
+        dropout = ctx.model.dropout
         candidates = ctx.unlabelled_idx()
         scores = []
         with seeded_global_rng(int(ctx.rng.integers(2**63)), ctx.device):

@@ -1,8 +1,10 @@
 """The strategy interface: what every selection method gets, and the work they all share.
 
-A strategy turns the current state of an AL run into ``n`` distinct unlabelled pool indices. The base class
-owns the request and answer checks and the batching over the pool; a subclass implements one method.
-Indices named ``pool_idx`` are rows of the pool store.
+A strategy turns the current state of an AL run into ``n`` queries for the annotator: unlabelled pool rows,
+or synthetic items (GAAL's images, ADBA's lines). The base class owns the request and answer checks and the
+batching over the pool; a subclass implements ``choose`` and, where it differs from the classifier and the
+run's own annotator, says what the loop trains (``learner``) and who answers its synthetic items
+(``annotator``). Indices named ``pool_idx`` are rows of the pool store.
 
 Nothing here costs time or memory in proportion to the pool unless a strategy asks for it: the labelled
 set travels as its (L,) indices, and only :meth:`SelectionContext.unlabelled_idx` (the pool scan of
@@ -20,16 +22,22 @@ import torch
 from torch import nn
 
 from ..data import ImageStore
-from ..errors import PoolExhausted
-from ..models.classifiers import predict_proba, to_float
+from ..annotators import Annotator
+from ..errors import BadConfig, PoolExhausted
+from ..learners import ClassifierLearner, Learner
+from ..settings import RunSettings
+from . import spec
+from ..models.classifiers import predict_proba
+from ..images import to_float
 
 
 @dataclass
 class SelectionContext:
     """Everything a strategy may use in one cycle.
 
-    ``labelled_idx``: (L,) int64 ``pool_idx`` labelled so far. ``model``: the classifier trained this cycle.
-    ``rng``: the only source of randomness a strategy may use (seeded per run and cycle).
+    ``labelled_idx``: (L,) int64 ``pool_idx`` taken so far (labelled, skipped by the annotator, or a line's
+    centre): never offered again. ``model``: what the learner trained this cycle (the classifier, or ADBA's
+    latent classifier). ``rng``: the only source of randomness a strategy may use (seeded per run and cycle).
     """
 
     pool: ImageStore
@@ -38,6 +46,7 @@ class SelectionContext:
     device: torch.device
     rng: np.random.Generator
     batch_size: int = 1024
+    cycle: int = 0
 
     def __post_init__(self):
         self.labelled_idx = np.asarray(self.labelled_idx, dtype=np.int64)
@@ -79,49 +88,78 @@ class SelectionContext:
 
 @dataclass
 class Selection:
-    """A strategy's answer: ``pool_idx`` (n,) int64 in the strategy's rank order, per-cycle diagnostics
-    (column name -> float) for the run's CSV, e.g. ASAL's synthetic entropy and timing split, and for
-    generative strategies the synthetic images (n, C, H, W) in [0, 1] behind each ``pool_idx``.
+    """A strategy's answer, what the annotator is asked next.
 
-    A strategy that annotates synthetic images instead of pool samples (GAAL) returns no ``pool_idx`` but
-    ``new_images`` (n, C, H, W) uint8 with their annotations ``new_labels`` (n,) int64: they join the
-    training set as they are.
+    ``pool_idx`` (n,) int64: pool rows to annotate, in the strategy's rank order. ``stats``: per-cycle
+    diagnostics (column name -> float) for the run's CSV. ``generated``: for ASAL, the synthetic images (n, C,
+    H, W) float in [0, 1] behind each ``pool_idx`` (for figures). ``queries``: synthetic items to annotate
+    instead of pool rows (GAAL's images, ADBA's lines), arrays with one row per item. ``anchors``: pool rows the
+    queries were built around (ADBA's line centres): taken, never offered again, but not annotated.
     """
 
     pool_idx: np.ndarray
     stats: dict[str, float] = field(default_factory=dict)
-    synthetic: torch.Tensor | None = None
-    new_images: np.ndarray | None = None
-    new_labels: np.ndarray | None = None
+    generated: torch.Tensor | None = None
+    queries: dict[str, np.ndarray] | None = None
+    anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_queries(self) -> int:
+        return 0 if not self.queries else len(next(iter(self.queries.values())))
 
     @property
     def n_annotated(self) -> int:
-        return len(self.pool_idx) + (0 if self.new_labels is None else len(self.new_labels))
+        return len(self.pool_idx) + self.n_queries
+
+    def taken(self) -> np.ndarray:
+        """Every pool row this selection uses up: (n + anchors,) int64."""
+        return np.concatenate([np.asarray(self.pool_idx, np.int64), np.asarray(self.anchors, np.int64)])
 
 
 class Strategy(ABC):
     """Base class: validates the request, delegates the choice, checks the answer.
 
-    ``identity()`` names what besides the config decides the strategy's choices (model files and their
-    provenance); a run's checkpoint is only resumed under the same identity. ``labels_pool`` is False for a
-    strategy that annotates synthetic images (it needs no unlabelled pool samples); ``whole_pool`` is True for
-    the fully supervised bound, which the loop trains once on every pool label and never asks to select.
+    ``load`` builds a strategy from its registry entry (``spec``: :class:`asal.strategies.StrategySpec`), the
+    run's :class:`~asal.settings.RunSettings` and the files the entry declares. ``identity()`` names what
+    besides the config decides the strategy's choices (model files and their provenance); a run's checkpoint
+    is only resumed under the same identity. ``labels_pool`` is False for a strategy whose queries are
+    synthetic (it needs no unlabelled pool rows to annotate); ``whole_pool`` is True for the fully supervised
+    bound, which the loop trains once on every pool label and never asks to select.
     """
 
     name: str = ""
+    spec = None  # its registry entry, set by load_strategy
     labels_pool: bool = True
     whole_pool: bool = False
 
     @classmethod
-    def load(cls, *, settings: dict, device: torch.device) -> Strategy:
-        """Build the strategy for a run from its config slice; pool strategies need no files."""
+    def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> Strategy:
+        """Build the strategy for a run; pool strategies need no settings and no files."""
         return cls()
 
     def identity(self) -> dict:
         return {}
 
+    def learner(self, settings: RunSettings, pool: ImageStore, test: ImageStore, device: torch.device) -> Learner:
+        """What the loop trains every cycle: the classifier of the ``classifier`` section."""
+        return ClassifierLearner(settings.classifier, pool, test, device)
+
+    def annotator(self, pool_annotator: Annotator) -> Annotator:
+        """Who answers this strategy's queries: the run's own annotator of pool rows (the dataset's labels in
+        simulation, a person in the labelling page); a strategy with synthetic queries adds its own."""
+        return pool_annotator
+
+    def named(self, name: str) -> Strategy:
+        """This strategy as the registered strategy ``name`` (its registry entry says what it needs)."""
+        self.name, self.spec = name, spec(name)
+        return self
+
+    def output_extras(self, pool: ImageStore, settings: RunSettings) -> dict[str, np.ndarray]:
+        """Arrays its extra outputs hold besides the annotated synthetic items (e.g. ADBA's line offsets)."""
+        return {}
+
     def select(self, ctx: SelectionContext, n: int) -> Selection:
-        """Return ``n`` distinct unlabelled ``pool_idx`` (or ``n`` annotated synthetic images) and diagnostics."""
+        """Return ``n`` queries (distinct unlabelled ``pool_idx``, or synthetic items) and diagnostics."""
         if self.labels_pool and n > ctx.n_unlabelled:
             raise PoolExhausted(
                 f"strategy {self.name!r} was asked for {n} samples but only {ctx.n_unlabelled} of the "
@@ -130,11 +168,12 @@ class Strategy(ABC):
         selection = self.choose(ctx, n)
         if not isinstance(selection, Selection):
             selection = Selection(selection)
-        chosen = selection.pool_idx = np.asarray(selection.pool_idx, dtype=np.int64)
-        if (selection.n_annotated != n or len(np.unique(chosen)) != len(chosen)
-                or np.isin(chosen, ctx.labelled_idx).any()):
+        selection.pool_idx = np.asarray(selection.pool_idx, dtype=np.int64)
+        taken = selection.taken()
+        if (selection.n_annotated != n or len(np.unique(taken)) != len(taken)
+                or np.isin(taken, ctx.labelled_idx).any()):
             raise RuntimeError(f"strategy {self.name!r} broke its contract: {n} distinct unlabelled indices "
-                               "or annotated synthetic images expected")
+                               "or synthetic queries expected")
         return selection
 
     @abstractmethod
@@ -157,3 +196,24 @@ class ScoreStrategy(Strategy):
         scores = np.concatenate([self.score(p) for _, p in ctx.iter_proba(candidates)])  # (M,) float32
         best = np.argsort(-scores, kind="stable")[:n]
         return candidates[best]
+
+
+def load_strategy(name: str, *, settings: RunSettings | None = None, device: torch.device | None = None,
+                  files: dict[str, str | None] | None = None) -> Strategy:
+    """The registered strategy ``name``, built from ``settings`` and the ``files`` (kind -> path) its
+    registry entry declares: a declared file missing, or a file given that it does not read, is an error."""
+    entry = spec(name)
+    given = {kind: path for kind, path in (files or {}).items() if path is not None}
+    missing = [kind for kind in entry.required_files() if kind not in given]
+    unused = sorted(set(given) - set(entry.required_files()))
+    if missing:
+        raise BadConfig(f"strategy {name!r} needs {file_flags(missing)}")
+    if unused:
+        raise BadConfig(f"strategy {name!r} does not read {file_flags(unused)}")
+    settings = settings or RunSettings.of(strategy=name)
+    return entry.implementation().load(entry, settings, device or torch.device("cpu"), given).named(name)
+
+
+def file_flags(kinds) -> str:
+    """File kinds as the ``asal`` command's flags: ``--gan, --features-model``."""
+    return ", ".join("--" + kind.replace("_", "-") for kind in kinds)

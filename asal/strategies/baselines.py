@@ -3,23 +3,29 @@ approximates), margin and least-confidence, each scoring every unlabelled pool s
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import torch
+
+from ..data import ImageStore
+from ..learners import ClassifierLearner, Learner
+from ..settings import RunSettings
 
 from .base import ScoreStrategy, SelectionContext, Strategy
-from .scores import SCORES, score_numpy
+from ..scores import SCORES, score_numpy
 
 
 class RandomSampling(Strategy):
     """Uniform without replacement; costs nothing and ignores the classifier."""
 
-    name = "random"
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         return ctx.rng.choice(ctx.unlabelled_idx(), size=n, replace=False)
 
 
 class UncertaintySampling(ScoreStrategy):
-    """The ``n`` pool samples with the highest uncertainty score (:data:`asal.strategies.scores.SCORES`)."""
+    """The ``n`` pool samples with the highest uncertainty score (:data:`asal.scores.SCORES`)."""
 
     score_name = "entropy"
 
@@ -30,27 +36,31 @@ class UncertaintySampling(ScoreStrategy):
 class MaxEntropySampling(UncertaintySampling):
     """The samples whose predicted class distribution has the highest Shannon entropy."""
 
-    name, score_name = "max-entropy", "entropy"
+    score_name = "entropy"
 
 
 class MarginSampling(UncertaintySampling):
     """The samples with the smallest gap between their two most probable classes (Scheffer et al. 2001)."""
 
-    name, score_name = "margin", "margin"
+    score_name = "margin"
 
 
 class LeastConfidenceSampling(UncertaintySampling):
     """The samples whose most probable class has the lowest probability (Lewis & Gale 1994)."""
 
-    name, score_name = "least-confidence", "least-confidence"
+    score_name = "least-confidence"
 
 
 class FullySupervised(Strategy):
     """The fully supervised upper bound: the loop trains once on every pool label (``full.steps`` steps) and
     evaluates; there is nothing to select."""
 
-    name = "full"
     whole_pool = True
+
+    def learner(self, settings: RunSettings, pool: ImageStore, test: ImageStore, device: torch.device) -> Learner:
+        """The classifier, trained for ``full.steps`` steps (null: the classifier's own)."""
+        cfg = dataclasses.replace(settings.classifier, steps=settings.full.steps or settings.classifier.steps)
+        return ClassifierLearner(cfg, pool, test, device)
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         raise RuntimeError("'full' labels the whole pool at once; the loop never asks it to select")

@@ -1,8 +1,10 @@
-"""Uncertainty scores of a classifier's prediction, higher = more uncertain, shared by the pool scans and ASAL.
+"""Uncertainty scores of a classifier's prediction, higher = more uncertain: one definition of each, shared by
+the pool scans, ASAL's ascent, the run files' entropy columns and the figures.
 
 Each maps probabilities (B, K) to scores (B,) and is differentiable in torch, so ASAL's ascent on the latent
 codes maximises exactly the score a pool strategy ranks by (``margin`` and ``least-confidence`` are the
-paper's future work for ASAL). :func:`from_logits` scores logits, as the ascent needs.
+paper's future work for ASAL). :func:`from_logits` scores logits, as the ascent needs; :func:`entropy` is the
+numpy form for probabilities already on the host.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def least_confidence_score(probs: torch.Tensor) -> torch.Tensor:
     return 1.0 - probs.max(1).values
 
 
+#: Name -> score; the names are the registry's ASAL variants (:data:`asal.strategies.SCORE_NAMES`).
 SCORES: dict[str, Score] = {
     "entropy": entropy_score,
     "margin": margin_score,
@@ -52,3 +55,12 @@ def from_logits(name: str, logits: torch.Tensor) -> torch.Tensor:
 def score_numpy(score: Score, probs: np.ndarray) -> np.ndarray:
     """The score of probabilities held in numpy: (B, K) float32 -> (B,) float32."""
     return score(torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32))).numpy()
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy in nats per row of ``probs`` (N, K) held in numpy -> (N,) float32; 0 log 0 = 0.
+
+    Numpy's own arithmetic, not :func:`entropy_score` through torch: the runs' ``selected_entropy`` columns
+    were recorded with it, and torch rounds the last bit differently."""
+    p = np.clip(probs, 1e-12, 1.0)
+    return -(probs * np.log(p)).sum(axis=1).astype(np.float32)

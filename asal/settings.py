@@ -1,0 +1,186 @@
+"""Each config section as one typed, frozen dataclass, built from the validated config.
+
+The schema (``asal/schema.yaml``) is the one source of defaults: a section is always validated and filled
+there first (:func:`asal.config.validate_slice`), and only then turned into its dataclass, which has no
+defaults of its own. ``Section.of(**values)`` does both, so a test or a script writes only what it changes:
+``TrainConfig.of(model="linear", steps=30)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .config import check_sections, validate_slice
+from .errors import BadConfig
+from .files import config_hash
+
+
+class Section:
+    """A config section's dataclass; ``schema_def`` names its definition in the schema."""
+
+    schema_def: ClassVar[str]
+
+    @classmethod
+    def of(cls, where: str = "config", **values):
+        """Validate ``values`` as the section (defaults filled from the schema) and build the dataclass."""
+        return cls.from_validated(validate_slice(values, cls.schema_def, where))
+
+    @classmethod
+    def from_validated(cls, values: dict):
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """The ``classifier`` section (and the ``oracle``'s, which is a classifier too)."""
+
+    schema_def: ClassVar[str] = "classifier"
+    model: str
+    optimizer: str
+    lr: float
+    weight_decay: float
+    steps: int
+    batch_size: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class AlConfig(Section):
+    """The ``al`` section: the initial labelled set, the samples per cycle and the budget."""
+
+    schema_def: ClassVar[str] = "al"
+    initial: int
+    new: int
+    budget: int
+
+
+@dataclass(frozen=True)
+class AsalConfig(Section):
+    """The ``asal`` section: the ascent and the matching of ASAL (and GAAL's ascent)."""
+
+    schema_def: ClassVar[str] = "asal"
+    steps: int
+    lr: float
+    batch_size: int | None
+    k: int
+
+
+@dataclass(frozen=True)
+class AsalPlusConfig(Section):
+    """The ``asal_plus`` section: what asal-plus adds to the paper's ASAL. :data:`PAPER_ASAL` has it all off."""
+
+    schema_def: ClassVar[str] = "asal_plus"
+    rerank: int
+    prior_weight: float
+    sphere: bool
+    diversity: float
+
+
+#: The paper's ASAL: no re-ranking, no prior, no sphere, no diversity term.
+PAPER_ASAL = AsalPlusConfig(rerank=0, prior_weight=0.0, sphere=False, diversity=0.0)
+
+
+@dataclass(frozen=True)
+class BaldConfig(Section):
+    schema_def: ClassVar[str] = "bald"
+    samples: int
+
+
+@dataclass(frozen=True)
+class FullConfig(Section):
+    """The ``full`` section: the fully supervised bound's training steps (null: the classifier's)."""
+
+    schema_def: ClassVar[str] = "full"
+    steps: int | None
+
+
+@dataclass(frozen=True)
+class AdbaConfig(Section):
+    """The ``adba`` section: points per line, its half length in latent units, the latent classifier's C."""
+
+    schema_def: ClassVar[str] = "adba"
+    points: int
+    half_length: float
+    C: float
+
+
+@dataclass(frozen=True)
+class LatentConfig(Section):
+    """The ``latent`` section: inverting the generator for every pool and test image (ADBA's codes)."""
+
+    schema_def: ClassVar[str] = "latent"
+    steps: int
+    lr: float
+    prior_weight: float
+    batch_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class GanConfig(Section):
+    """The ``gan`` section."""
+
+    schema_def: ClassVar[str] = "gan"
+    arch: str
+    latent_dim: int
+    iterations: int
+    batch_size: int
+    critic_iters: int
+    gp_lambda: float
+    consistency: float
+    lr: float
+    betas: tuple[float, float]
+    seed: int
+
+    @classmethod
+    def from_validated(cls, values: dict):
+        return cls(**{**values, "betas": tuple(values["betas"])})
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig(Section):
+    """The ``autoencoder`` section."""
+
+    schema_def: ClassVar[str] = "autoencoder"
+    code_dim: int
+    steps: int
+    batch_size: int
+    lr: float
+    seed: int
+
+
+#: The sections an AL run may read, by name.
+RUN_SECTIONS = {"classifier": TrainConfig, "al": AlConfig, "asal": AsalConfig, "asal_plus": AsalPlusConfig,
+                "bald": BaldConfig, "full": FullConfig, "adba": AdbaConfig}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The config of one AL run: every section a strategy may read, validated, defaults filled."""
+
+    classifier: TrainConfig
+    al: AlConfig
+    asal: AsalConfig
+    asal_plus: AsalPlusConfig
+    bald: BaldConfig
+    full: FullConfig
+    adba: AdbaConfig
+
+    @classmethod
+    def of(cls, sections: dict | None = None, *, strategy: str | None = None, where: str = "--params") -> RunSettings:
+        """From ``{section: values}`` (missing sections and keys take the schema's defaults), with the checks
+        between keys (:func:`asal.config.check_sections`) for ``strategy``."""
+        sections = sections or {}
+        unknown = set(sections) - set(RUN_SECTIONS)
+        if unknown:
+            raise BadConfig(f"{where}: unknown section(s) {sorted(unknown)}; expected some of {list(RUN_SECTIONS)}")
+        filled = {name: validate_slice(sections.get(name, {}), kind.schema_def, where)
+                  for name, kind in RUN_SECTIONS.items()}
+        check_sections(filled, [strategy] if strategy else [], where)
+        return cls(**{name: RUN_SECTIONS[name].from_validated(values) for name, values in filled.items()})
+
+    def digest(self) -> str:
+        """A short digest of every section (checkpoints record it)."""
+        return config_hash(dataclasses.asdict(self))
