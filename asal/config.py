@@ -18,7 +18,6 @@ import jsonschema
 import yaml
 
 from .errors import BadConfig
-from .strategies import STRATEGIES, spec
 
 SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
 
@@ -26,8 +25,9 @@ SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
 def load_schema() -> dict:
     """The schema, with the strategy names of the registry (:mod:`asal.strategies`) as the strategies' enum:
     a registered strategy is admitted by the config with nothing else edited."""
+    from .strategies import REGISTRY  # here, not above: the registry loads other packages' strategies, which import this
     schema = copy.deepcopy(_schema_file())
-    schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(STRATEGIES)
+    schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(REGISTRY)
     return schema
 
 
@@ -73,6 +73,8 @@ def validate_config(config: dict, where: str = "config") -> dict:
 
 def check_experiment(exp: dict, where: str) -> None:
     """The constraints between keys of a validated experiment (the Snakefile runs these too)."""
+    from .strategies import spec
+
     check_sections(exp, exp["strategies"], where)
     for name in exp["strategies"]:
         space = spec(name).space
@@ -90,6 +92,7 @@ def check_experiment(exp: dict, where: str) -> None:
 def check_sections(sections: dict, strategies: list[str], where: str) -> None:
     """What JSON schema cannot say between keys of the validated ``sections`` (those present are checked) for
     runs of ``strategies``: the one place of these rules, for a config file and for a run's ``--params``."""
+    from .strategies import spec
     al, asal, classifier = sections.get("al"), sections.get("asal"), sections.get("classifier")
     if al and al["budget"] < al["initial"]:
         raise BadConfig(f"{where}: al.budget = {al['budget']} is smaller than al.initial = {al['initial']}")

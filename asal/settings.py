@@ -25,6 +25,7 @@ class Section:
     @classmethod
     def of(cls, where: str = "config", **values):
         """Validate ``values`` as the section (defaults filled from the schema) and build the dataclass."""
+        values = {key: list(v) if isinstance(v, tuple) else v for key, v in values.items()}  # JSON has no tuples
         return cls.from_validated(validate_slice(values, cls.schema_def, where))
 
     @classmethod

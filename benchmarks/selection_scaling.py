@@ -49,7 +49,7 @@ from asal.matching import PCAProjection, auto_nlist, match_without_replacement, 
 from asal.models.classifiers import build_classifier, predict_proba
 from asal.models.gan import ARCHS, Generator
 from asal.strategies.adversarial import frozen_for_ascent, uncertainty_ascent
-from asal.scores import entropy
+from asal.scores import entropy, from_logits
 from asal.images import to_float
 from asal.settings import TrainConfig
 

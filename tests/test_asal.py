@@ -19,6 +19,7 @@ from asal.strategies.adversarial import (FixedSpace, frozen_for_ascent, mean_cos
 
 from asal_fixtures import CPU, asal_strategy
 from asal.images import to_float
+from asal.scores import from_logits
 from asal.settings import TrainConfig
 from asal.strategies.base import SelectionContext, load_strategy
 
@@ -203,8 +204,8 @@ def test_selection_cost_does_not_grow_with_the_pool(name):
 
 
 def test_asal_from_files_names_what_is_missing():
-    with pytest.raises(BadConfig, match="'asal-auto' needs --pca, --index, --features-model"):
-        load_strategy("asal-auto", gan="models/x/gan.pt")
+    with pytest.raises(BadConfig, match="'asal-auto' needs --features-model, --pca, --index"):
+        load_strategy("asal-auto", files={"gan": "models/x/gan.pt"})
 
 
 def test_config_rejects_asal_without_its_feature_space():
@@ -214,7 +215,7 @@ def test_config_rejects_asal_without_its_feature_space():
         validate_config(config)
     config["experiments"]["e"]["strategies"] = ["asal-cls", "asal-raw"]
     config["experiments"]["e"]["asal"] = {"batch_size": 5}
-    with pytest.raises(BadConfig, match=r"experiments\.e\.asal\.batch_size = 5 is smaller than al\.new = 100"):
+    with pytest.raises(BadConfig, match=r"experiments\.e: asal\.batch_size = 5 is smaller than al\.new = 100"):
         validate_config(config)
     del config["experiments"]["e"]["asal"]
     assert validate_config(config)["experiments"]["e"]["asal"] == {"steps": 100, "lr": 0.02, "batch_size": None, "k": 10}
@@ -229,9 +230,9 @@ def test_more_codes_than_samples_match_the_most_uncertain(tiny_stores):
                             seed=int(np.random.default_rng(3).integers(2**63)), device=CPU)
     top8 = np.sort(ascent.entropy_end)[::-1][:8]
     assert wide.stats["synthetic_entropy"] == pytest.approx(top8.mean(), rel=1e-5)
-    assert wide.synthetic.shape == (8, *pool.image_shape)
+    assert wide.generated.shape == (8, *pool.image_shape)
     with torch.no_grad():
-        shown = from_logits("entropy", model(wide.synthetic)).numpy()
+        shown = from_logits("entropy", model(wide.generated)).numpy()
     np.testing.assert_allclose(np.sort(shown)[::-1], top8, rtol=1e-5)  # the synthetic images behind the picks
 
 

@@ -5,6 +5,7 @@ import re
 import yaml
 
 from asal.cli import build_parser
+from asal.strategies import REGISTRY
 from conftest import REPO, TINY, snakemake, tiny_workdir
 
 
@@ -16,11 +17,15 @@ def torch_subcommands() -> set[str]:
 
 
 def rule_subcommands() -> dict[str, str]:
-    """Rule name -> the `asal` sub-command its shell calls, from rules/*.smk."""
+    """Rule name -> the `asal` sub-command its shell calls: the rules of rules/*.smk, and the AL run rules that
+    rules/al.smk defines in a loop, one per set of extra outputs the registry declares (all call run-al)."""
     calls = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.M | re.S):
             calls[rule] = re.search(r'"asal ([a-z-]+)', body).group(1)
+    assert '"asal run-al' in (REPO / "rules/al.smk").read_text()
+    for outputs in {entry.outputs for entry in REGISTRY.values()}:
+        calls["run_al" + "".join(f"_{kind}" for kind in outputs)] = "run-al"
     return calls
 
 

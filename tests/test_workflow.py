@@ -224,10 +224,10 @@ def test_gaal_adba_and_full_through_the_workflow(binary_run, tmp_path):
     config_file = {"write_config": 1}  # results/<exp>/config.yaml follows every edit of the experiment
     figures = {"summarize_runs": 1, "tabulate": 1, "plot_accuracy": 1, "plot_entropy": 1, "plot_timings": 1,
                **config_file}
-    assert edit("adba", "points", 6) == {"run_adba": 1, **figures}
-    assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_adba": 1, **figures}
+    assert edit("adba", "points", 6) == {"run_al_lines": 1, **figures}
+    assert edit("latent", "steps", 6) == {"invert_gan": 1, "run_al_lines": 1, **figures}
     assert edit("full", "steps", 50) == {"run_al": 1, **figures}  # the bound only
-    assert edit("asal", "steps", 6) == {"run_gaal": 1, **figures}  # GAAL's ascent; no ASAL run here
+    assert edit("asal", "steps", 6) == {"run_al_synthetic": 1, **figures}  # GAAL's ascent; no ASAL run here
     assert edit("asal", "k", 5) == config_file  # ASAL's matching: GAAL does not read it, only the config file changes
-    assert edit("oracle", "steps", 31) == {"train_oracle": 1, "evaluate_gan": 1, "run_gaal": 1, "run_adba": 1, **figures}
-    assert edit("classifier", "steps", 31) == {"run_al": 3, "run_gaal": 1, **figures}  # not ADBA's latent model
+    assert edit("oracle", "steps", 31) == {"train_oracle": 1, "evaluate_gan": 1, "run_al_synthetic": 1, "run_al_lines": 1, **figures}
+    assert edit("classifier", "steps", 31) == {"run_al": 3, "run_al_synthetic": 1, **figures}  # not ADBA's latent model

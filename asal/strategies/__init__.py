@@ -143,7 +143,8 @@ register(StrategySpec(
     "regression's boundary, annotated by the oracle (binary experiments).", "asal.strategies.adba:LineSampling",
     files=("gan", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True))
 
-for _entry in entry_points(group="asal.strategies"):  # strategies of other packages
+# Strategies of other packages, last: their modules import the package, which needs the names above.
+for _entry in entry_points(group="asal.strategies"):
     register(_entry.load())
 
 STRATEGIES = tuple(REGISTRY)
