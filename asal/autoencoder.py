@@ -14,8 +14,8 @@ from torchvision.utils import save_image
 
 from .data import ImageStore
 from .files import atomic_path
-from .models.autoencoder import ConvAutoencoder
 from .images import to_float
+from .models.autoencoder import ConvAutoencoder
 from .settings import AutoencoderConfig
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ start without torch. The parser is in :mod:`asal.cli`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -143,8 +142,7 @@ def cmd_invert_gan(args):
     from .latent import encode_splits
     from .settings import LatentConfig
 
-    cfg = section(args, "latent", LatentConfig)
-    encode_splits(args.gan, args.pool, args.test, args.out, device=device_of(args), **dataclasses.asdict(cfg))
+    encode_splits(args.gan, args.pool, args.test, args.out, section(args, "latent", LatentConfig), device=device_of(args))
 
 
 def cmd_train_oracle(args):

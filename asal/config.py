@@ -25,7 +25,9 @@ SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
 def load_schema() -> dict:
     """The schema, with the strategy names of the registry (:mod:`asal.strategies`) as the strategies' enum:
     a registered strategy is admitted by the config with nothing else edited."""
-    from .strategies import REGISTRY  # here, not above: the registry loads other packages' strategies, which import this
+    from .strategies import (
+        REGISTRY,  # here, not above: the registry loads other packages' strategies, which import this
+    )
     schema = copy.deepcopy(_schema_file())
     schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(REGISTRY)
     return schema

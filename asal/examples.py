@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import ImageStore
-from .files import atomic_path
-from .errors import BadData
 from .annotators import SKIP
+from .data import ImageStore
+from .errors import BadData
+from .files import atomic_path
 from .loop import cycle_context
+from .models.classifiers import predict_proba
 from .runfiles import INDEX_COLUMNS
+from .scores import entropy, from_logits
 from .seeds import sub_seed
 from .settings import RunSettings
-from .models.classifiers import predict_proba
-from .scores import entropy, from_logits
 from .strategies.base import Strategy
 
 log = logging.getLogger(__name__)

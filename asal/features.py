@@ -18,15 +18,13 @@ import torch
 
 from . import __version__
 from .autoencoder import load_autoencoder
-from .files import config_hash
-from .paths import FEATURE_MODELS
-from .files import atomic_path
 from .errors import BadConfig, BadData
+from .files import atomic_path, config_hash
+from .paths import FEATURE_MODELS, SPACES
 from .wgan import load_gan
 
 log = logging.getLogger(__name__)
 
-SPACES = ("raw", "auto", "disc")
 
 
 class FeatureExtractor:

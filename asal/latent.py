@@ -23,22 +23,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from .files import config_hash
 from .data import read_split
-from .files import atomic_path
 from .errors import BadData
+from .files import atomic_path, config_hash
 from .images import to_float
 from .seeds import sub_seed
+from .settings import LatentConfig
 from .wgan import load_gan
 
 log = logging.getLogger(__name__)
 
-STEPS, LR, PRIOR_WEIGHT = 200, 0.05, 1e-3  # the defaults of the schema's inversion settings
 SPLITS = ("pool", "test")
 
 
 def invert_batch(generator: nn.Module, x: torch.Tensor, *, steps: int, lr: float, seed: int,
-                 prior_weight: float = PRIOR_WEIGHT) -> tuple[torch.Tensor, torch.Tensor]:
+                 prior_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes (B, d) and per-image MSE (B,) for float images ``x`` (B, C, H, W) in [0, 1] on the generator's device.
 
     Only ``z`` is optimised: the gradient comes from ``torch.autograd.grad`` with respect to ``z`` alone, and
@@ -58,8 +57,8 @@ def invert_batch(generator: nn.Module, x: torch.Tensor, *, steps: int, lr: float
     return z.detach(), mse
 
 
-def invert(generator: nn.Module, images, *, steps: int = STEPS, lr: float = LR, seed: int, device: torch.device,
-           batch_size: int = 1024, prior_weight: float = PRIOR_WEIGHT, log_every_seconds: float = 30.0,
+def invert(generator: nn.Module, images, *, steps: int, lr: float, prior_weight: float, seed: int,
+           device: torch.device, batch_size: int = 1024, log_every_seconds: float = 30.0,
            label: str = "images") -> tuple[np.ndarray, np.ndarray]:
     """Latent codes of ``images`` (N, C, H, W): uint8, or float in [0, 1].
 
@@ -95,14 +94,14 @@ def invert(generator: nn.Module, images, *, steps: int = STEPS, lr: float = LR, 
             np.concatenate(mses) if mses else np.zeros(0, np.float32))
 
 
-def encode_splits(gan_path: str | Path, pool_path: str | Path, test_path: str | Path, out_h5: str | Path, *,
-                  steps: int = STEPS, lr: float = LR, seed: int = 0, device: torch.device,
-                  prior_weight: float = PRIOR_WEIGHT, batch_size: int = 1024) -> dict:
-    """Invert every pool and test image; write ``out_h5`` and return what :func:`read_codes` would.
+def encode_splits(gan_path: str | Path, pool_path: str | Path, test_path: str | Path, out_h5: str | Path,
+                  cfg: LatentConfig, *, device: torch.device) -> dict:
+    """Invert every pool and test image with the ``latent`` section ``cfg``; write ``out_h5`` and return what
+    :func:`read_codes` would.
 
     Datasets ``pool`` (N, d), ``test`` (M, d), ``pool_mse`` (N,), ``test_mse`` (M,), all float32, rows in
     the stores' order (row i of ``pool`` is ``pool_idx`` i). The pool's start codes come from
-    ``sub_seed(seed, 0)``, the test's from ``sub_seed(seed, 1)``. Attributes record the GAN (path, config
+    ``sub_seed(cfg.seed, 0)``, the test's from ``sub_seed(cfg.seed, 1)``. Attributes record the GAN (path, config
     hash, iterations), the stores' config hashes and the inversion settings.
     """
     generator, _, saved = load_gan(gan_path, device)
@@ -112,15 +111,15 @@ def encode_splits(gan_path: str | Path, pool_path: str | Path, test_path: str | 
     arrays = {}
     for s, (name, store) in enumerate((("pool", pool), ("test", test))):
         arrays[name], arrays[f"{name}_mse"] = invert(
-            generator, store.images, steps=steps, lr=lr, seed=sub_seed(seed, s), device=device,
-            batch_size=batch_size, prior_weight=prior_weight, label=name)
+            generator, store.images, steps=cfg.steps, lr=cfg.lr, seed=sub_seed(cfg.seed, s), device=device,
+            batch_size=cfg.batch_size, prior_weight=cfg.prior_weight, label=name)
     attrs = {
         "gan_path": str(gan_path), "gan_config_hash": config_hash(saved["config"]),
         "gan_iterations": int(saved["iterations"]), "latent_dim": int(generator.latent_dim),
         "pool_path": str(pool_path), "pool_config_hash": pool.config_hash,
         "test_path": str(test_path), "test_config_hash": test.config_hash,
-        "steps": int(steps), "lr": float(lr), "seed": int(seed), "prior_weight": float(prior_weight),
-        "batch_size": int(batch_size),
+        "steps": int(cfg.steps), "lr": float(cfg.lr), "seed": int(cfg.seed), "prior_weight": float(cfg.prior_weight),
+        "batch_size": int(cfg.batch_size),
     }
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as fh:

@@ -85,6 +85,11 @@ class RunState:
     def n_annotated(self) -> int:
         return sum(label != SKIP for _, _, label in self.taken) + self.n_synthetic
 
+    @property
+    def finished(self) -> bool:
+        """The last cycle trains and evaluates, and selects nothing."""
+        return bool(self.rows) and np.isnan(self.rows[-1]["select_seconds"])
+
     def record(self, selection: Selection, answer: Answer, cycle: int) -> None:
         self.taken += [[int(i), cycle, int(label)] for i, label in zip(selection.pool_idx, answer.labels)]
         self.taken += [[int(i), cycle, SKIP] for i in selection.anchors]
@@ -193,7 +198,7 @@ def run_active_learning(
         start = Selection(first)
         state.record(start, annotator.annotate(start), 0)
     started, first_cycle = time.perf_counter(), len(state.rows)
-    while not (state.rows and np.isnan(state.rows[-1]["select_seconds"])):  # the last cycle selects nothing
+    while not state.finished:
         row = run_cycle(state, strategy, learner, annotator, pool, settings, seed=seed, device=device,
                         batch_size=score_batch_size)
         state.save(out_csv)
@@ -205,9 +210,10 @@ def run_active_learning(
 
 
 def cycles_left(state: RunState, strategy: Strategy, settings: RunSettings) -> int:
-    if strategy.whole_pool or state.n_annotated >= settings.al.budget:
+    """The cycles still to run if the annotator answers every query: the selecting ones and the last."""
+    if state.finished:
         return 0
-    return -(-(settings.al.budget - state.n_annotated) // settings.al.new)
+    return 1 + -(-(settings.al.budget - state.n_annotated) // settings.al.new)
 
 
 def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: Annotator, pool: ImageStore,

@@ -22,8 +22,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree
 
 from . import __version__
-from .files import atomic_path
 from .errors import BadConfig, BadData
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import torch
 from .data import ImageStore
 from .files import atomic_path
 from .models.classifiers import build_classifier, predict_proba, train_classifier
-from .wgan import load_gan, sample
 from .settings import TrainConfig
+from .wgan import load_gan, sample
 
 log = logging.getLogger(__name__)
 CONFIDENT = 0.9

@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from torchvision.utils import save_image
 
-from .files import config_hash
 from .data import ImageStore
-from .files import atomic_path
+from .files import atomic_path, config_hash
 from .models.gan import ARCHS, Critic, Generator
 from .settings import GanConfig
 

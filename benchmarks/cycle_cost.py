@@ -35,13 +35,13 @@ from sklearn.decomposition import PCA
 
 from asal.config import validate_config
 from asal.device import resolve_device, set_threads
+from asal.images import to_float
 from asal.matching import PCAProjection, make_index, match_without_replacement
 from asal.models.autoencoder import ConvAutoencoder
 from asal.models.classifiers import predict_proba, train_classifier
 from asal.models.gan import ARCHS, Critic, Generator
-from asal.strategies.adversarial import uncertainty_ascent
-from asal.images import to_float
 from asal.settings import TrainConfig
+from asal.strategies.adversarial import uncertainty_ascent
 
 #: (channels, height, width) and pool size of each source's paper pool.
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "svhn": (3, 32, 32), "celeba": (3, 64, 64),

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from asal.data import read_split
-from asal.features import MODEL_FOR_SPACE, SPACES, load_extractor
+from asal import paths
+from asal.features import load_extractor
 from asal.matching import INDEX_KINDS, PCAProjection, make_index, read_projected
 
 
@@ -41,17 +42,16 @@ def brute_force(points: np.ndarray, queries: np.ndarray, k: int, chunk: int = 50
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exp", default="mnist10")
-    parser.add_argument("--space", default="raw", choices=SPACES)
+    parser.add_argument("--space", default="raw", choices=paths.SPACES)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
 
     device = torch.device("cpu")
-    model = MODEL_FOR_SPACE[args.space]  # the workflow's path for it: models/{exp}/{model}.pt
-    extractor = load_extractor(args.space, f"models/{args.exp}/{model}.pt" if model else None, device)
-    test = read_split(f"data/{args.exp}/test.h5")
+    extractor = load_extractor(args.space, paths.path("features_model", args.exp, space=args.space), device)
+    test = read_split(paths.path("test", args.exp))
     images = torch.from_numpy(test.images[: args.queries]).float() / 255
-    pca_path = f"features/{args.exp}/{args.space}_pca.h5"
+    pca_path = paths.path("pca", args.exp, space=args.space)
     queries = PCAProjection.load(pca_path).transform(extractor(images).numpy())
     points = read_projected(pca_path)
 

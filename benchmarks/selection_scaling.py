@@ -45,13 +45,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from asal.data import read_split
 from asal.device import set_threads
 from asal.features import load_extractor
-from asal.matching import PCAProjection, auto_nlist, match_without_replacement, make_index
+from asal.images import to_float
+from asal.matching import PCAProjection, make_index, match_without_replacement
 from asal.models.classifiers import build_classifier, predict_proba
 from asal.models.gan import ARCHS, Generator
-from asal.strategies.adversarial import frozen_for_ascent, uncertainty_ascent
 from asal.scores import entropy, from_logits
-from asal.images import to_float
 from asal.settings import TrainConfig
+from asal.strategies.adversarial import frozen_for_ascent, uncertainty_ascent
 
 RAW = load_extractor("raw", None, torch.device("cpu"))  # the `raw` space: pixels in [0, 1], flattened
 COLUMNS = ["pool_size", "image_shape", "method", "part", "seconds", "peak_mb", "recall_at_1", "recall_at_10",

@@ -1,4 +1,5 @@
-"""Small ASAL strategies built in memory (untrained networks, indexes on the given pool) for strategy tests."""
+"""Strategies for tests: small ASAL strategies built in memory (untrained networks, indexes on the given pool),
+and every registered strategy built from the files its registry entry declares (:class:`StrategyWorld`)."""
 
 from pathlib import Path
 
@@ -12,12 +13,12 @@ from asal.models.autoencoder import ConvAutoencoder
 from asal.models.gan import ARCHS, Critic, Generator
 from asal import paths
 from asal.config import validate_slice
-from asal.settings import PAPER_ASAL, AsalConfig, AsalPlusConfig, AutoencoderConfig, GanConfig, RunSettings, TrainConfig
+from asal.settings import (PAPER_ASAL, AsalConfig, AsalPlusConfig, AutoencoderConfig, GanConfig, LatentConfig,
+                           RunSettings, TrainConfig)
 from asal.strategies import spec
 from asal.strategies.base import SelectionContext, load_strategy
 from asal.strategies.adversarial import AdversarialSampling, ClassifierSpace, FixedSpace
 from asal.images import to_float
-from asal.settings import AsalConfig
 
 CPU = torch.device("cpu")
 
@@ -99,7 +100,8 @@ class StrategyWorld:
                           metrics_json=models / "ae.json")
         train_oracle(TrainConfig.of(model="linear", optimizer="lbfgs", lr=1.0, steps=20), pool, test,
                      self._at("oracle", exp), self._at("oracle_metrics", exp), device=CPU)
-        encode_splits(gan, self._at("pool", exp), self._at("test", exp), self._at("codes", exp), steps=2, device=CPU)
+        encode_splits(gan, self._at("pool", exp), self._at("test", exp), self._at("codes", exp),
+                      LatentConfig.of(steps=2), device=CPU)
         for space in paths.SPACES:
             model = paths.path("features_model", exp, space=space)
             features = self.root / f"features/{exp}/{space}.h5"

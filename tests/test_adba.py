@@ -19,7 +19,7 @@ from asal.files import config_hash
 from asal.latent import check_codes, encode_splits, invert, read_codes
 from asal.loop import checkpoint_path, run_active_learning
 from asal.models.gan import ARCHS, Critic, Generator
-from asal.settings import GanConfig, RunSettings
+from asal.settings import GanConfig, LatentConfig, RunSettings
 from asal.runfiles import ROW_COLUMNS
 
 CPU = torch.device("cpu")
@@ -48,7 +48,7 @@ def test_inversion_recovers_images_the_generator_made():
     z0 = torch.randn(24, LATENT, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         x = generator(z0)  # (24, 1, 8, 8) float in [0, 1]
-    _, mse_start = invert(generator, x, steps=0, lr=0.05, seed=1, device=CPU)
+    _, mse_start = invert(generator, x, steps=0, lr=0.05, prior_weight=1e-3, seed=1, device=CPU)
     codes, mse = invert(generator, x, steps=150, lr=0.05, seed=1, device=CPU, batch_size=10, prior_weight=0.0)
     assert codes.shape == (24, LATENT) and codes.dtype == np.float32 and mse.dtype == np.float32
     assert mse.mean() < 1e-3 * mse_start.mean()
@@ -61,8 +61,8 @@ def test_inversion_recovers_images_the_generator_made():
     assert all(p.grad is None and p.requires_grad for p in generator.parameters())
     # uint8 input is read as images in [0, 255]; the seeded start makes the result reproducible
     as_uint8 = (x * 255).round().to(torch.uint8).numpy()
-    a, _ = invert(generator, as_uint8, steps=5, lr=0.05, seed=3, device=CPU)
-    b, _ = invert(generator, as_uint8, steps=5, lr=0.05, seed=3, device=CPU)
+    a, _ = invert(generator, as_uint8, steps=5, lr=0.05, prior_weight=1e-3, seed=3, device=CPU)
+    b, _ = invert(generator, as_uint8, steps=5, lr=0.05, prior_weight=1e-3, seed=3, device=CPU)
     np.testing.assert_array_equal(a, b)
 
 
@@ -81,7 +81,7 @@ def test_encode_splits_writes_codes_for_both_splits(tmp_path):
                     rng.integers(0, 2, n), np.arange(n), class_names=[5, 7], source="npz", split=name,
                     config={"split": name})
     encode_splits(tmp_path / "gan.pt", tmp_path / "pool.h5", tmp_path / "test.h5", tmp_path / "codes.h5",
-                  steps=5, lr=0.05, seed=2, device=CPU)
+                  LatentConfig.of(steps=5, lr=0.05, seed=2), device=CPU)
     codes = read_codes(tmp_path / "codes.h5")
     assert codes["pool"].shape == (30, LATENT) and codes["test"].shape == (12, LATENT)
     assert codes["pool_mse"].shape == (30,) and codes["test"].dtype == np.float32

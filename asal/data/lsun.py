@@ -17,8 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import BadConfig, BadData
+from ..files import atomic_path
 from .images import decode_image, to_nchw
-from .store import ROWS_PER_CHUNK, StoreWriter, atomic_path, subsample
+from .store import ROWS_PER_CHUNK, StoreWriter, subsample
 
 log = logging.getLogger(__name__)
 

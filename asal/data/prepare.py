@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadConfig, BadData
+from ..files import atomic_path
 from .celeba import load_celeba
 from .cifar import load_cifar10
 from .lsun import prepare_lsun
 from .mnist import DEFAULT_MNIST_PATH, load_mnist
-from .store import atomic_path, subsample, write_split
+from .store import subsample, write_split
 from .svhn import load_svhn
 from .user_formats import load_idx, load_imagefolder, load_npz
 

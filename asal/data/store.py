@@ -10,38 +10,18 @@ looks complete; readers open read-only, so many AL jobs can share one file.
 from __future__ import annotations
 
 import json
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
 
 from .. import __version__
-from ..files import canonical_json, config_hash
 from ..errors import BadConfig, BadData
+from ..files import canonical_json, config_hash
 
 ROWS_PER_CHUNK = 1024
 CHUNK_BYTES = 1 << 20
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
-
-    The name is fixed (``.<name>.part``), so a restart after a kill overwrites what the killed job left.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:

@@ -30,10 +30,10 @@ from ..errors import BadConfig, BadData
 from ..features import FeatureExtractor, load_extractor
 from ..files import config_hash
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
+from ..scores import SCORES, from_logits, score_numpy
 from ..settings import PAPER_ASAL, AsalConfig, AsalPlusConfig, RunSettings
 from ..wgan import load_gan
 from .base import Selection, SelectionContext, Strategy
-from ..scores import SCORES, from_logits, score_numpy
 
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
 

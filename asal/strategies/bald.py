@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..scores import entropy_score
 from ..settings import RunSettings
 from .base import SelectionContext, Strategy
-from ..scores import entropy_score
 
 
 @contextmanager

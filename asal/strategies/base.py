@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ImageStore
 from ..annotators import Annotator
+from ..data import ImageStore
 from ..errors import BadConfig, PoolExhausted
+from ..images import to_float
 from ..learners import ClassifierLearner, Learner
+from ..models.classifiers import predict_proba
 from ..settings import RunSettings
 from . import spec
-from ..models.classifiers import predict_proba
-from ..images import to_float
 
 
 @dataclass

@@ -10,10 +10,9 @@ import torch
 
 from ..data import ImageStore
 from ..learners import ClassifierLearner, Learner
-from ..settings import RunSettings
-
-from .base import ScoreStrategy, SelectionContext, Strategy
 from ..scores import SCORES, score_numpy
+from ..settings import RunSettings
+from .base import ScoreStrategy, SelectionContext, Strategy
 
 
 class RandomSampling(Strategy):
