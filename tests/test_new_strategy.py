@@ -5,6 +5,7 @@ space, registered from outside the package (an entry point), is admitted by the 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def with_plugin(tmp_path: Path) -> dict:
 def dry_run(workdir: Path, env: dict) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1",
            "-n", "-p", "results/tiny/accuracy.pdf"]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)  # not the checkout's asal/
 
 
 def test_the_schema_and_the_workflow_plan_a_registered_strategy(tmp_path):
@@ -53,3 +54,22 @@ def test_the_contract_tests_run_on_a_registered_strategy(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, env=with_plugin(tmp_path), cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "2 passed" in result.stdout  # the contract, and the same choice for the same rng
+
+
+def test_without_the_package_the_workflow_says_how_to_install_it(tmp_path):
+    """The Snakefile asks the package what each strategy needs: no package is an error, never a skipped check.
+    The workflow is copied out of the checkout (Snakemake puts the Snakefile's folder on the import path, so a
+    checkout finds its own asal/), and the package is shadowed by one that fails to import."""
+    workflow = tmp_path / "workflow"
+    shutil.copytree(REPO / "rules", workflow / "rules")
+    shutil.copy(REPO / "Snakefile", workflow / "Snakefile")
+    fake = tmp_path / "shadow" / "asal"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no module named asal (simulated)')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "shadow"))
+    workdir = tiny_workdir(tmp_path / "wf", TINY)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "-d", str(workdir), "-n"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    assert result.returncode != 0
+    assert "needs the `asal` package where Snakemake runs" in result.stderr + result.stdout
+    assert "pip install -e ." in result.stderr + result.stdout
