@@ -10,6 +10,7 @@ import pandas as pd
 
 from .errors import BadData
 from .runfiles import DIAGNOSTICS, ROW_COLUMNS
+from .strategies import is_bound
 
 
 def read_runs(paths: list[str | Path]) -> pd.DataFrame:
@@ -22,7 +23,9 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
         missing = set(ROW_COLUMNS) - set(frame.columns) - set(DIAGNOSTICS)
         if missing:
             raise BadData(f"{path}: missing column(s) {sorted(missing)}")
-        frames.append(frame.reindex(columns=ROW_COLUMNS))  # diagnostics a run predates are NaN
+        # Diagnostics a run predates are NaN. A cycle whose queries were all skipped leaves a row with the
+        # labelled count of the one before: the later model, trained on the same labels, stands for it.
+        frames.append(frame.reindex(columns=ROW_COLUMNS).drop_duplicates(["strategy", "seed", "n_labelled"], keep="last"))
     if not frames:
         raise BadData("no run CSVs given")
     return pd.concat(frames, ignore_index=True)
@@ -85,7 +88,7 @@ def accuracy_table(summary: pd.DataFrame, at: list[int]) -> pd.DataFrame:
         part = part.set_index("n_labelled")
         row = {}
         for n in at:
-            key = part.index[0] if strategy == "full" else n
+            key = part.index[0] if is_bound(strategy) else n
             if key in part.index:
                 r = part.loc[key]
                 row[n] = f"{100 * r.accuracy_mean:.2f} [{100 * r.accuracy_min:.2f}, {100 * r.accuracy_max:.2f}]"
@@ -103,7 +106,7 @@ STRATEGY_COLUMNS = ["strategy", "final_n_labelled", "final_accuracy", "mean_accu
 def checkpoints(summary: pd.DataFrame, most: int = 6) -> list[int]:
     """Up to ``most`` labelled-set sizes spread evenly over the runs' sizes, first and last included
     (``full``'s single size, the whole pool, aside)."""
-    sizes = sorted(int(n) for n in summary.loc[summary.strategy != "full", "n_labelled"].unique())
+    sizes = sorted(int(n) for n in summary.loc[~summary.strategy.map(is_bound), "n_labelled"].unique())
     if len(sizes) <= most:
         return sizes
     return [sizes[i] for i in sorted(set(np.linspace(0, len(sizes) - 1, most).round().astype(int)))]

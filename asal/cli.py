@@ -16,9 +16,7 @@ from . import __version__
 from . import commands as run
 from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError
-from .paths import FILES, RUN_OUTPUTS, STRATEGY_FILES
-
-INDEX_KINDS = ["kdtree", "flat", "ivf", "hnsw", "auto"]  # asal.matching.INDEX_KINDS and auto (no faiss import)
+from .paths import FILES, INDEX_CHOICES, RUN_OUTPUTS, SPACES, STRATEGY_FILES
 
 
 def config_group(parser: argparse.ArgumentParser) -> None:
@@ -134,7 +132,7 @@ def model_commands(sub) -> None:
                 "metrics": "test reconstruction MSE (JSON)"})
     p = command(sub, "extract-features", run.cmd_extract_features, "stream the pool through a feature extractor into "
                 "HDF5", files=("pool",), required=("pool",), outputs={"out": "features (HDF5)"}, device=True)
-    p.add_argument("--space", required=True, choices=["raw", "auto", "disc"])
+    p.add_argument("--space", required=True, choices=SPACES)
     p.add_argument("--model", help="autoencoder.pt for auto, gan.pt for disc; none for raw")
     p.add_argument("--batch-size", type=int, default=1000)
     p = command(sub, "fit-pca", run.cmd_fit_pca, "fit PCA on pool features and project the pool", config=True,
@@ -142,7 +140,7 @@ def model_commands(sub) -> None:
     p.add_argument("--features", required=True, help="the extract-features output")
     p = command(sub, "build-index", run.cmd_build_index, "build a nearest-neighbour index on the projected pool",
                 config=True, files=("pca",), required=("pca",), outputs={"out": "the index"}, device=False)
-    p.add_argument("--kind", required=True, choices=INDEX_KINDS,
+    p.add_argument("--kind", required=True, choices=INDEX_CHOICES,
                    help="auto: exact FAISS search up to 100,000 pool samples, IVF beyond")
 
 

@@ -47,13 +47,13 @@ def section(args: argparse.Namespace, name: str, kind=None):
 
 def run_settings(args: argparse.Namespace):
     """The :class:`asal.settings.RunSettings` of a run of ``args.strategy``, checked for it."""
-    from .settings import RUN_SECTIONS, RunSettings
+    from .settings import RunSettings
+    from .strategies import spec
 
     if args.params is not None:
         return RunSettings.of(_json_params(args.params), strategy=args.strategy)
-    exp = _experiment(args)
-    return RunSettings.of({name: exp[name] for name in RUN_SECTIONS}, strategy=args.strategy,
-                          where=f"{args.config}: experiments.{args.experiment}")
+    sections = spec(args.strategy).config_slice(_experiment(args))  # what the workflow's rule passes
+    return RunSettings.of(sections, strategy=args.strategy, where=f"{args.config}: experiments.{args.experiment}")
 
 
 def device_of(args: argparse.Namespace):

@@ -1,7 +1,8 @@
 """Config: the JSON schema, default filling, and the per-stage slices that Snakemake rules pass as params.
 
-Snakemake validates the whole file (``snakemake.utils.validate``) when the Snakefile loads; the ``asal``
-command validates again what it receives, so a stage run by hand gets the same defaults and the same errors.
+The Snakefile validates the whole file with :func:`validate_config` when it loads, with the schema of
+:func:`load_schema` (the file's, plus the registry's strategy names); the ``asal`` command validates again what
+it receives, so a stage run by hand gets the same defaults and the same errors.
 A slice is exactly the part of an experiment that changes a stage's output, which is what makes Snakemake's
 params rerun trigger invalidate exactly the stages a config edit touches.
 """
@@ -18,25 +19,28 @@ import jsonschema
 import yaml
 
 from .errors import BadConfig
+from .paths import INDEX_CHOICES, SPACES
 
 SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
 
 
 def load_schema() -> dict:
-    """The schema, with the strategy names of the registry (:mod:`asal.strategies`) as the strategies' enum:
-    a registered strategy is admitted by the config with nothing else edited."""
-    from .strategies import (
-        REGISTRY,  # here, not above: the registry loads other packages' strategies, which import this
-    )
-    schema = copy.deepcopy(_schema_file())
-    schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(REGISTRY)
-    return schema
+    """The schema (a copy): the file's, with the strategy names of the registry (:mod:`asal.strategies`) as the
+    strategies' enum (a registered strategy is admitted with nothing else edited), and the spaces and index
+    kinds of :mod:`asal.paths`."""
+    return copy.deepcopy(_schema())
 
 
 @lru_cache(maxsize=1)
-def _schema_file() -> dict:
+def _schema() -> dict:
+    from .strategies import REGISTRY  # here: the registry loads other packages' strategies, which import this
+
     with open(SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    schema["$defs"]["experiment"]["properties"]["strategies"]["items"]["enum"] = list(REGISTRY)
+    matching = schema["$defs"]["matching"]["properties"]
+    matching["spaces"]["items"]["enum"], matching["index"]["enum"] = list(SPACES), list(INDEX_CHOICES)
+    return schema
 
 
 def _validator_filling_defaults(schema: dict):
@@ -67,14 +71,14 @@ def _validate(instance: Any, schema: dict, where: str) -> Any:
 
 def validate_config(config: dict, where: str = "config") -> dict:
     """Validate a whole config against the schema; return a copy with every default filled."""
-    config = _validate(config, load_schema(), where)
+    config = _validate(config, _schema(), where)
     for name, exp in config["experiments"].items():
         check_experiment(exp, f"{where}: experiments.{name}")
     return config
 
 
 def check_experiment(exp: dict, where: str) -> None:
-    """The constraints between keys of a validated experiment (the Snakefile runs these too)."""
+    """The constraints between keys of a validated experiment, and between its strategies and the rest."""
     from .strategies import spec
 
     check_sections(exp, exp["strategies"], where)
@@ -139,7 +143,7 @@ def load_config(path: str | Path) -> dict:
 
 def validate_slice(obj: dict, section: str, where: str = "--params") -> dict:
     """Validate one section (``data``, ``classifier``, ``al``) of an experiment; fill its defaults."""
-    schema = _schema_file()
+    schema = _schema()
     # Validate the section's own body (a root `$ref` would skip the default-filling `properties` hook).
     body = dict(schema["$defs"][section], **{"$schema": schema["$schema"], "$defs": schema["$defs"]})
     return _validate(obj, body, f"{where} [{section}]")

@@ -159,7 +159,7 @@ def check_run(pool: ImageStore, test: ImageStore, strategy: Strategy, settings: 
                         f"{pool.n_classes} classes ({pool.class_names})")
     if pool.class_names != test.class_names:
         raise BadConfig(f"{pool.path} and {test.path} have different classes")
-    if not strategy.whole_pool and settings.al.budget > len(pool):
+    if strategy.labels_pool and not strategy.whole_pool and settings.al.budget > len(pool):
         raise BadConfig(f"al.budget = {settings.al.budget} is larger than the pool ({len(pool)} samples in {pool.path})")
     if set(outputs) != set(strategy.spec.outputs):
         raise BadConfig(f"strategy {strategy.name!r} writes " + (", ".join(f"--{kind}" for kind in strategy.spec.outputs)
@@ -221,18 +221,30 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
     """One cycle: train, evaluate, and unless the budget is reached, select and annotate; its row is appended."""
     cycle = len(state.rows)
     labelled_idx, labels = state.labelled()
+    if len(labelled_idx) + state.n_synthetic == 0:
+        raise PoolExhausted(f"cycle {cycle} of {strategy.name} seed {seed} has nothing to train on: the annotator "
+                            "skipped every sample so far (raise al.initial, or answer some)")
     t0 = time.perf_counter()
     model = learner.fit(labelled_idx, labels, state.synthetic, seed=sub_seed(seed, cycle, 0))
     row = dict.fromkeys(ROW_COLUMNS, float("nan"))
     row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
                train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
     n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
+    if strategy.labels_pool:  # skipped samples are never offered again, so the pool may run out first
+        n_new = min(n_new, len(pool) - len(state.taken))
+        if n_new == 0 and state.n_annotated < settings.al.budget:
+            log.warning("%s seed %d: every pool sample is labelled or skipped before the budget of %d; stopping at %d",
+                        strategy.name, seed, settings.al.budget, state.n_annotated)
     if n_new > 0:
         ctx = cycle_context(pool, state.taken_idx(), model, seed=seed, cycle=cycle, device=device, batch_size=batch_size)
         t0 = time.perf_counter()
         selection = strategy.select(ctx, n_new)
         row["select_seconds"] = time.perf_counter() - t0
         answer = annotator.annotate(selection)
+        unknown = (set(selection.stats) | set(answer.stats)) - set(ROW_COLUMNS)
+        if unknown:
+            log.warning("diagnostics %s are not columns of a run file (asal.runfiles.DIAGNOSTICS): not kept",
+                        sorted(unknown))
         row.update(selection.stats, **answer.stats, n_selected=answer.n_annotated,
                    selected_entropy=learner.selected_entropy(model, selection))
         state.record(selection, answer, cycle + 1)

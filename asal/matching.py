@@ -24,6 +24,7 @@ from sklearn.neighbors import KDTree
 from . import __version__
 from .errors import BadConfig, BadData
 from .files import atomic_path
+from .paths import INDEX_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,6 @@ class FaissIndex:
         return self
 
 
-INDEX_KINDS = ("kdtree", "flat", "ivf", "hnsw")
 #: ``matching.index: auto`` searches exactly up to this many pool samples and with IVF beyond. Measured on 2
 #: cores (``benchmarks/selection_scaling.py``, 10 queries): FAISS flat takes 11 ms at 100k and 143 ms at 1M;
 #: IVF with the HNSW quantizer 1.2 ms at 1M and 3.7 ms at 16M, recall@1 of at least 0.99 from 1M on.

@@ -1,5 +1,5 @@
-"""Where the workflow keeps each file, by kind: the one list that the Snakemake rules, the ``asal`` command's
-file arguments and the benchmarks read.
+"""Where the workflow keeps each file that more than one stage reads, by kind: the one list that the Snakemake
+rules, the ``asal`` command's file arguments and the benchmarks read.
 
 A strategy declares the kinds of file it reads (:class:`asal.strategies.StrategySpec`); :func:`run_inputs`
 turns that declaration into the paths of one experiment. No torch here: the Snakefile imports it.
@@ -26,7 +26,12 @@ STRATEGY_FILES = ("gan", "features_model", "pca", "index", "oracle", "oracle_met
 #: Fixed feature space -> the file kind of the model that defines it (raw pixels need none).
 FEATURE_MODELS = {"raw": None, "auto": "autoencoder", "disc": "gan"}
 SPACES = tuple(FEATURE_MODELS)
+#: Nearest-neighbour indexes (:mod:`asal.matching`), and ``auto``, which picks one by the pool's size.
+INDEX_KINDS = ("kdtree", "flat", "ivf", "hnsw")
+INDEX_CHOICES = (*INDEX_KINDS, "auto")
 #: Extra outputs a strategy's run may write beside its rows and indices: kind -> (file name suffix, what).
+#: In both, ``cycle`` is as the strategy records it: for GAAL's images the first cycle that trains on them, for
+#: ADBA's lines the cycle that drew them (its model trains on them from the next).
 RUN_OUTPUTS = {
     "synthetic": ("_synthetic.npz", "the annotated synthetic images, their labels and cycles (.npz)"),
     "lines": ("_lines.npz", "the annotated lines: codes, images, oracle and step labels (.npz)"),

@@ -17,14 +17,14 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
-from .strategies import STRATEGIES  # noqa: E402
+from .strategies import STRATEGIES, is_bound, trains_image_classifier  # noqa: E402
 
 
 def _colours(names) -> dict:
-    selecting = [name for name in _ordered(names) if name != "full"]
+    selecting = [name for name in _ordered(names) if not is_bound(name)]
     n = len(selecting)
     palette = sns.color_palette("colorblind" if n <= 10 else "tab20" if n <= 20 else "husl", n)
-    return {**dict(zip(selecting, palette)), "full": (0.0, 0.0, 0.0)}
+    return {**dict(zip(selecting, palette)), **{name: (0.0, 0.0, 0.0) for name in names if is_bound(name)}}
 
 
 def _ordered(names) -> list[str]:
@@ -70,9 +70,9 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, 
             for name in shown:
                 part = summary[summary["strategy"] == name].sort_values("n_labelled")
                 seeds = int(part["n_seeds"].max())
-                if name == "full":
+                if is_bound(name):
                     ax.axhline(100 * part["accuracy_mean"].iloc[0], color=colours[name], lw=1.2, ls="--",
-                               label=f"full: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
+                               label=f"{name}: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
                     ax.axhspan(100 * part["accuracy_min"].iloc[0], 100 * part["accuracy_max"].iloc[0],
                                color=colours[name], alpha=0.08, lw=0)
                     continue
@@ -94,7 +94,7 @@ def plot_entropy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, t
     synthetic samples' entropy before and after the ascent against their matched real samples' (section 5.4),
     all under the classifier that selected them (so not ADBA, whose classifier lives in latent space)."""
     # ADBA's entropy is its latent-space classifier's, not the image classifier's: not on this scale.
-    summary = summary.dropna(subset=["entropy_mean"])[lambda frame: frame.strategy != "adba"]
+    summary = summary.dropna(subset=["entropy_mean"])[lambda frame: frame.strategy.map(trains_image_classifier)]
     strategies = _ordered(summary["strategy"].unique())
     generative = [s for s in strategies if summary.loc[summary.strategy == s, "synthetic_entropy_mean"].notna().any()]
     colours = _colours(strategies)

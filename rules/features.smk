@@ -24,7 +24,7 @@ rule fit_pca:
     input:
         "features/{exp}/{space}.h5",
     output:
-        "features/{exp}/{space}_pca.h5",
+        PATHS["pca"],
     log:
         "logs/fit_pca/{exp}_{space}.log",
     benchmark:
@@ -43,9 +43,9 @@ rule fit_pca:
 
 rule build_index:
     input:
-        "features/{exp}/{space}_pca.h5",
+        PATHS["pca"],
     output:
-        "features/{exp}/{space}_{index}.index",
+        PATHS["index"],
     log:
         "logs/build_index/{exp}_{space}_{index}.log",
     benchmark:

@@ -3,9 +3,9 @@
 rule train_gan:
     priority: 50
     input:
-        pool="data/{exp}/pool.h5",
+        pool=PATHS["pool"],
     output:
-        model="models/{exp}/gan.pt",
+        model=PATHS["gan"],
         samples=report(
             "models/{exp}/gan_samples.png",
             caption="../docs/captions/gan_samples.rst",
@@ -32,11 +32,11 @@ rule train_gan:
 
 rule train_oracle:
     input:
-        pool="data/{exp}/pool.h5",
-        test="data/{exp}/test.h5",
+        pool=PATHS["pool"],
+        test=PATHS["test"],
     output:
-        model="models/{exp}/oracle.pt",
-        metrics="models/{exp}/oracle_metrics.json",
+        model=PATHS["oracle"],
+        metrics=PATHS["oracle_metrics"],
     log:
         "logs/train_oracle/{exp}.log",
     benchmark:
@@ -56,10 +56,10 @@ rule train_oracle:
 
 rule evaluate_gan:
     input:
-        gan="models/{exp}/gan.pt",
-        oracle="models/{exp}/oracle.pt",
-        oracle_metrics="models/{exp}/oracle_metrics.json",
-        pool="data/{exp}/pool.h5",
+        gan=PATHS["gan"],
+        oracle=PATHS["oracle"],
+        oracle_metrics=PATHS["oracle_metrics"],
+        pool=PATHS["pool"],
     output:
         "models/{exp}/gan_metrics.json",
     log:
@@ -79,10 +79,10 @@ rule evaluate_gan:
 
 rule train_autoencoder:
     input:
-        pool="data/{exp}/pool.h5",
-        test="data/{exp}/test.h5",
+        pool=PATHS["pool"],
+        test=PATHS["test"],
     output:
-        model="models/{exp}/autoencoder.pt",
+        model=PATHS["autoencoder"],
         reconstructions=report(
             "models/{exp}/autoencoder_reconstructions.png",
             caption="../docs/captions/autoencoder_reconstructions.rst",
@@ -111,11 +111,11 @@ rule train_autoencoder:
 # ADBA's latent representation: every pool and test image inverted through the generator (linear in the pool).
 rule invert_gan:
     input:
-        gan="models/{exp}/gan.pt",
-        pool="data/{exp}/pool.h5",
-        test="data/{exp}/test.h5",
+        gan=PATHS["gan"],
+        pool=PATHS["pool"],
+        test=PATHS["test"],
     output:
-        "features/{exp}/latent.h5",
+        PATHS["codes"],
     log:
         "logs/invert_gan/{exp}.log",
     benchmark:

@@ -231,3 +231,10 @@ def test_the_cpu_cap_stops_mnist10_at_2000_labels():
     exp = merged("paper/mnist10.yaml", "paper/mnist10-cpu.yaml")["mnist10"]
     assert exp["al"]["budget"] == 2000 and (2000 - exp["al"]["initial"]) / exp["al"]["new"] == 38
     assert exp["strategies"] == merged("paper/mnist10.yaml")["mnist10"]["strategies"]
+
+
+def test_the_registry_names_the_scores_that_asal_implements():
+    from asal.scores import SCORES
+    from asal.strategies import SCORE_NAMES
+
+    assert tuple(SCORES) == SCORE_NAMES

@@ -14,7 +14,7 @@ import torch
 
 import asal.learners as learners
 from asal.annotators import SKIP, DatasetLabels, OracleLabels
-from asal.errors import BadConfig
+from asal.errors import BadConfig, PoolExhausted
 from asal.loop import checkpoint_path, run_active_learning
 from asal.models.gan import ARCHS, Generator
 from asal.runfiles import DIAGNOSTICS, ROW_COLUMNS
@@ -251,3 +251,32 @@ def test_a_skipped_sample_is_recorded_never_offered_again_and_not_counted(tiny_s
     assert (np.diff(rows.n_labelled) == rows.n_selected.iloc[:-1]).all()
     assert len(rows) > 7  # the skips cost cycles, not budget
     np.testing.assert_array_equal(answered.label, pool.labels[answered.pool_idx])
+
+
+class SkipAll(DatasetLabels):
+    """Answers the initial set, then skips everything: a person who cannot tell any of the selected samples."""
+
+    def annotate(self, selection):
+        answer = super().annotate(selection)
+        if len(selection.pool_idx) != 12:
+            answer.labels[:] = SKIP
+        return answer
+
+
+def test_skipping_everything_ends_the_run_when_the_pool_runs_out(tiny_stores, tmp_path):
+    pool, _ = tiny_stores
+    rows, indices = run(tiny_stores, tmp_path, "random", annotator=SkipAll(pool))
+    assert len(indices) == len(pool) and indices.pool_idx.is_unique  # every sample offered once
+    assert (indices.label[indices.cycle > 0] == SKIP).all()
+    assert rows.n_labelled.unique().tolist() == [12] and np.isnan(rows.select_seconds.iloc[-1])
+
+
+def test_a_first_cycle_with_nothing_answered_is_a_clear_error(tiny_stores, tmp_path):
+    class SkipEverything(DatasetLabels):
+        def annotate(self, selection):
+            answer = super().annotate(selection)
+            answer.labels[:] = SKIP
+            return answer
+
+    with pytest.raises(PoolExhausted, match="nothing to train on"):
+        run(tiny_stores, tmp_path, annotator=SkipEverything(tiny_stores[0]))

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import BadConfig
-from ..paths import FEATURE_MODELS, SPACES, STRATEGY_FILES
+from ..paths import FEATURE_MODELS, RUN_OUTPUTS, SPACES, STRATEGY_FILES
+from ..settings import RUN_SECTIONS
 
 #: The sections every run of a strategy that trains the classifier depends on.
 TRAINED = ("classifier", "al")
@@ -31,13 +32,15 @@ SCORE_NAMES = ("entropy", "margin", "least-confidence")
 class StrategySpec:
     """One registered strategy.
 
-    ``impl``: ``"module:attribute"`` of its :class:`~asal.strategies.base.Strategy` class (or a subclass's
-    ``load``-like callable ``(spec, settings, device, files) -> Strategy``), imported only when a run builds it.
-    ``files``: the file kinds it reads; ``features_model``, ``pca`` and ``index`` are those of ``space``.
-    ``sections``: the config sections its runs depend on; ``section.key`` takes one key of a section.
-    ``outputs``: extra run outputs (:data:`asal.paths.RUN_OUTPUTS`). ``shows_matches``: it matches synthetic
-    images to pool samples, which the paper's Fig. 2 shows. ``score``: the uncertainty score an ASAL variant
-    maximises (:data:`SCORE_NAMES`).
+    ``impl``: ``"module:attribute"`` of its :class:`~asal.strategies.base.Strategy` subclass, whose ``load``
+    classmethod builds it; imported only when a run builds it. ``files``: the file kinds it reads;
+    ``features_model``, ``pca`` and ``index`` are those of ``space``. ``sections``: the config sections its runs
+    depend on (:data:`asal.settings.RUN_SECTIONS`); ``section.key`` takes one key of a section. ``outputs``: an
+    extra run output (:data:`asal.paths.RUN_OUTPUTS`), at most one: the annotated synthetic items.
+    ``whole_pool``: the fully supervised bound (trained once on every pool label, never selects).
+    ``image_classifier``: its runs train the experiment's classifier (ADBA's trains in latent space, so its
+    entropies are not comparable). ``shows_matches``: it matches synthetic images to pool samples, which the
+    paper's Fig. 2 shows. ``score``: the uncertainty score an ASAL variant maximises (:data:`SCORE_NAMES`).
     """
 
     name: str
@@ -49,13 +52,24 @@ class StrategySpec:
     outputs: tuple[str, ...] = ()
     binary_only: bool = False
     needs_dropout: bool = False
+    whole_pool: bool = False
+    image_classifier: bool = True
     shows_matches: bool = False
     score: str = "entropy"
 
     def __post_init__(self):
-        unknown = set(self.files) - set(STRATEGY_FILES)
-        if unknown:
-            raise ValueError(f"strategy {self.name!r} declares unknown file kinds {sorted(unknown)}")
+        """A declaration that names what does not exist fails here, when the registry loads, not in a run."""
+        wrong = {
+            "file kinds": set(self.files) - set(STRATEGY_FILES),
+            "sections": {name.partition(".")[0] for name in self.sections} - set(RUN_SECTIONS),
+            "outputs": set(self.outputs) - set(RUN_OUTPUTS),
+            "score": {self.score} - set(SCORE_NAMES),
+        }
+        for what, names in wrong.items():
+            if names:
+                raise ValueError(f"strategy {self.name!r} declares unknown {what} {sorted(names)}")
+        if len(self.outputs) > 1:
+            raise ValueError(f"strategy {self.name!r} declares {len(self.outputs)} outputs; a run writes at most one")
         if {"pca", "index", "features_model"} & set(self.files) and self.space not in SPACES:
             raise ValueError(f"strategy {self.name!r} reads a feature space's files but names no space of {SPACES}")
 
@@ -114,7 +128,7 @@ _pool("badge", "BADGE: k-means++ seeding on the last layer's gradient embeddings
 _pool("coreset", "Core-set: greedy k-center in the classifier's penultimate features of the whole pool.",
       "coreset:CoreSetSampling")
 _pool("full", "The fully supervised bound: one training on every pool label.", "baselines:FullySupervised",
-      sections=("classifier", "full"))
+      sections=("classifier", "full"), whole_pool=True)
 
 for _score in SCORE_NAMES:  # the paper's ASAL (entropy) and its future work (the other scores)
     _suffix = "" if _score == "entropy" else f"-{_score}"
@@ -141,12 +155,28 @@ register(StrategySpec(
 register(StrategySpec(
     "adba", "ADBA: lines in the GAN's latent space through the pool codes nearest a latent logistic "
     "regression's boundary, annotated by the oracle (binary experiments).", "asal.strategies.adba:LineSampling",
-    files=("gan", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True))
+    files=("gan", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True,
+    image_classifier=False))
 
-# Strategies of other packages, last: their modules import the package, which needs the names above.
+# Strategies of other packages, last: their modules import the package, which needs the names above. The
+# registry imports the module an entry point names, so a plugin that keeps its entry apart from its Strategy
+# class (whose module imports torch) keeps `asal summarize` and the plots free of torch.
 for _entry in entry_points(group="asal.strategies"):
-    register(_entry.load())
+    try:
+        register(_entry.load())
+    except Exception as exc:  # a broken plugin must say which it is
+        raise BadConfig(f"the strategy plugin {_entry.name!r} ({_entry.value}) does not load: {exc!r}") from exc
 
 STRATEGIES = tuple(REGISTRY)
 
-__all__ = ["REGISTRY", "STRATEGIES", "StrategySpec", "register", "spec"]
+
+def is_bound(name: str) -> bool:
+    """Whether ``name`` (a strategy, or a variant of a benchmark's own) is the fully supervised bound."""
+    return name in REGISTRY and REGISTRY[name].whole_pool
+
+
+def trains_image_classifier(name: str) -> bool:
+    """Whether ``name``'s runs measure the experiment's image classifier (not, like ADBA, a latent one)."""
+    return name not in REGISTRY or REGISTRY[name].image_classifier
+
+__all__ = ["REGISTRY", "STRATEGIES", "StrategySpec", "is_bound", "register", "spec", "trains_image_classifier"]

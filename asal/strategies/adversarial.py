@@ -38,7 +38,6 @@ from .base import Selection, SelectionContext, Strategy
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
 
 
-
 @dataclass
 class Ascent:
     """The outcome of :func:`uncertainty_ascent`: ``images`` (B, C, H, W) float in [0, 1] on the CPU, ``z``

@@ -69,7 +69,6 @@ class BadgeSampling(Strategy):
     pick.
     """
 
-
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         candidates = ctx.unlabelled_idx()
         residuals, features = [], []

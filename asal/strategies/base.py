@@ -13,6 +13,7 @@ max-entropy and friends) builds an array over the whole pool. ASAL never calls i
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -27,8 +28,9 @@ from ..errors import BadConfig, PoolExhausted
 from ..images import to_float
 from ..learners import ClassifierLearner, Learner
 from ..models.classifiers import predict_proba
+from ..config import check_sections
 from ..settings import RunSettings
-from . import spec
+from . import spec as registry_entry
 
 
 @dataclass
@@ -91,8 +93,8 @@ class Selection:
     """A strategy's answer, what the annotator is asked next.
 
     ``pool_idx`` (n,) int64: pool rows to annotate, in the strategy's rank order. ``stats``: per-cycle
-    diagnostics (column name -> float) for the run's CSV. ``generated``: for ASAL, the synthetic images (n, C,
-    H, W) float in [0, 1] behind each ``pool_idx`` (for figures). ``queries``: synthetic items to annotate
+    diagnostics (column name -> float) for the run's CSV. ``generated``: the synthetic images (n, C, H, W)
+    float in [0, 1] a generative strategy made, for figures (ASAL's: the one behind each ``pool_idx``). ``queries``: synthetic items to annotate
     instead of pool rows (GAAL's images, ADBA's lines), arrays with one row per item. ``anchors``: pool rows the
     queries were built around (ADBA's line centres): taken, never offered again, but not annotated.
     """
@@ -123,14 +125,17 @@ class Strategy(ABC):
     run's :class:`~asal.settings.RunSettings` and the files the entry declares. ``identity()`` names what
     besides the config decides the strategy's choices (model files and their provenance); a run's checkpoint
     is only resumed under the same identity. ``labels_pool`` is False for a strategy whose queries are
-    synthetic (it needs no unlabelled pool rows to annotate); ``whole_pool`` is True for the fully supervised
-    bound, which the loop trains once on every pool label and never asks to select.
+    synthetic (it needs no unlabelled pool rows to annotate); ``whole_pool`` (the registry entry's) is True for
+    the fully supervised bound, which the loop trains once on every pool label and never asks to select.
     """
 
     name: str = ""
-    spec = None  # its registry entry, set by load_strategy
+    spec = None  # its registry entry, set by load_strategy (or named)
     labels_pool: bool = True
-    whole_pool: bool = False
+
+    @property
+    def whole_pool(self) -> bool:
+        return self.spec.whole_pool
 
     @classmethod
     def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> Strategy:
@@ -151,7 +156,7 @@ class Strategy(ABC):
 
     def named(self, name: str) -> Strategy:
         """This strategy as the registered strategy ``name`` (its registry entry says what it needs)."""
-        self.name, self.spec = name, spec(name)
+        self.name, self.spec = name, registry_entry(name)
         return self
 
     def output_extras(self, pool: ImageStore, settings: RunSettings) -> dict[str, np.ndarray]:
@@ -202,7 +207,7 @@ def load_strategy(name: str, *, settings: RunSettings | None = None, device: tor
                   files: dict[str, str | None] | None = None) -> Strategy:
     """The registered strategy ``name``, built from ``settings`` and the ``files`` (kind -> path) its
     registry entry declares: a declared file missing, or a file given that it does not read, is an error."""
-    entry = spec(name)
+    entry = registry_entry(name)
     given = {kind: path for kind, path in (files or {}).items() if path is not None}
     missing = [kind for kind in entry.required_files() if kind not in given]
     unused = sorted(set(given) - set(entry.required_files()))
@@ -211,6 +216,7 @@ def load_strategy(name: str, *, settings: RunSettings | None = None, device: tor
     if unused:
         raise BadConfig(f"strategy {name!r} does not read {file_flags(unused)}")
     settings = settings or RunSettings.of(strategy=name)
+    check_sections(dataclasses.asdict(settings), [name], f"strategy {name!r}")  # e.g. bald without dropout
     return entry.implementation().load(entry, settings, device or torch.device("cpu"), given).named(name)
 
 

@@ -54,8 +54,6 @@ class FullySupervised(Strategy):
     """The fully supervised upper bound: the loop trains once on every pool label (``full.steps`` steps) and
     evaluates; there is nothing to select."""
 
-    whole_pool = True
-
     def learner(self, settings: RunSettings, pool: ImageStore, test: ImageStore, device: torch.device) -> Learner:
         """The classifier, trained for ``full.steps`` steps (null: the classifier's own)."""
         cfg = dataclasses.replace(settings.classifier, steps=settings.full.steps or settings.classifier.steps)

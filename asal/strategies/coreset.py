@@ -64,7 +64,6 @@ class CoreSetSampling(Strategy):
     after selection as ``coreset_radius``.
     """
 
-
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         features = np.concatenate([f.cpu().numpy() for _, f in ctx.iter_features()])  # (N, d)
         picks, radius = k_center_greedy(features, ctx.labelled_idx, n, ctx.rng)
