@@ -112,9 +112,10 @@ def checkpoints(summary: pd.DataFrame, most: int = 6) -> list[int]:
     return [sizes[i] for i in sorted(set(np.linspace(0, len(sizes) - 1, most).round().astype(int)))]
 
 
-def html_tables(summary: pd.DataFrame, strategies: pd.DataFrame, title: str = "") -> str:
+def html_tables(summary: pd.DataFrame, strategies: pd.DataFrame, title: str = "", gan_failures: list[str] = ()) -> str:
     """A small self-contained HTML page: :func:`accuracy_table` at :func:`checkpoints` and the per-strategy
-    table, for the Snakemake report (which shows HTML but only offers CSV files for download)."""
+    table, for the Snakemake report (which shows HTML but only offers CSV files for download). ``gan_failures``
+    (the GAN's failed quality gate, :func:`asal.quality.judge`) open the page as a warning."""
     per_strategy = strategies[STRATEGY_COLUMNS].set_index("strategy")
     for column in ("final_accuracy", "mean_accuracy_over_cycles"):
         per_strategy[column] *= 100
@@ -127,11 +128,22 @@ def html_tables(summary: pd.DataFrame, strategies: pd.DataFrame, title: str = ""
              " th:first-child,td:first-child{text-align:left} h3{font-size:15px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>"
+            f"{gan_warning(gan_failures)}"
             f"<h3>{html.escape(title)}: test accuracy (%), mean [min, max] over seeds, by labelled samples</h3>"
             f"{accuracy_table(summary, checkpoints(summary)).to_html(index_names=False, border=0)}"
             "<h3>Per strategy, means over seeds</h3>"
             f"{per_strategy.to_html(float_format=lambda v: format(v, '.4g'), na_rep='', index_names=False, border=0)}"
             "</body></html>\n")
+
+
+def gan_warning(failures: list[str]) -> str:
+    """The warning box of a failed GAN quality gate, naming each failing figure; empty if none failed."""
+    if not failures:
+        return ""
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in failures)
+    return ("<div class='gan-failed' style='border:2px solid #b00;background:#fee;padding:6px 12px;margin-bottom:1em'>"
+            "<b>The GAN failed its quality gate (gan_quality)</b>: what ASAL, GAAL and ADBA generate from it is "
+            f"suspect, and so are their rows below.<ul>{items}</ul></div>")
 
 
 def markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:

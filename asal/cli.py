@@ -122,10 +122,9 @@ def model_commands(sub) -> None:
             outputs={"out": "latent codes and reconstruction errors (HDF5)"})
     command(sub, "train-oracle", run.cmd_train_oracle, "train the oracle classifier on every pool label", config=True,
             files=stores, required=stores, outputs={**model, "metrics": "its test accuracy (JSON)"}, device=True)
-    p = command(sub, "evaluate-gan", run.cmd_evaluate_gan, "label generated samples with the oracle: class fractions, "
-                "confidence", files=("gan", "oracle", "oracle_metrics", "pool"),
-                required=("gan", "oracle", "oracle_metrics", "pool"), outputs={"out": "gan_metrics.json"}, device=True)
-    p.add_argument("--n-samples", type=int, default=10_000)
+    command(sub, "evaluate-gan", run.cmd_evaluate_gan, "label generated samples with the oracle: class fractions, "
+            "confidence, and the verdict of the quality gate", config=True, files=("gan", "oracle", "oracle_metrics", "pool"),
+            required=("gan", "oracle", "oracle_metrics", "pool"), outputs={"out": "gan_metrics.json"}, device=True)
     command(sub, "train-autoencoder", run.cmd_train_autoencoder, "train the feature autoencoder on the pool",
             config=True, files=stores, required=stores, device=True, outputs={
                 **model, "reconstructions": "PNG of test images and reconstructions",
@@ -156,6 +155,8 @@ def report_commands(sub) -> None:
         p.add_argument("--summary", required=True)
         p.add_argument("--out", nargs="+", required=True, help="output figure(s); each format follows its suffix")
         p.add_argument("--title", default="")
+        if plot == "accuracy":
+            p.add_argument("--bound", default="", help="how the fully supervised bound was trained, for the legend")
     p = command(sub, "write-config", run.cmd_write_config, "one experiment's config, defaults filled, as a config file",
                 outputs={"out": "a YAML config file"})
     p.add_argument("--params", required=True, help="the experiment's config as JSON (what the rule passes)")
@@ -166,6 +167,7 @@ def report_commands(sub) -> None:
     p.add_argument("--strategies", help="strategies.csv written by summarize: adds the per-strategy table")
     p.add_argument("--html", help="output: both tables as one HTML page (for the report) instead of markdown")
     p.add_argument("--title", default="", help="the experiment's name, for the HTML page")
+    p.add_argument("--gan-metrics", help="with --html: the GAN's gan_metrics.json; a failed quality gate opens the page")
     p = command(sub, "plot-samples", run.cmd_plot_samples, "synthetic samples above their matched pool samples "
                 "(paper Fig. 2)", outputs={"out": "the figure (.png)"})
     p.add_argument("--examples", nargs="+", required=True, help="replay-selection outputs, one row pair each")

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+from pathlib import Path
 
 from .config import experiment, load_config, validate_slice
 from .errors import BadConfig
@@ -155,11 +156,12 @@ def cmd_train_oracle(args):
 
 
 def cmd_evaluate_gan(args):
-    from .data.store import read_class_names
+    from .data import read_split
     from .quality import gan_quality
+    from .settings import GanQualityConfig
 
-    gan_quality(args.gan, args.oracle, args.oracle_metrics, args.out, class_names=read_class_names(args.pool),
-                device=device_of(args), n_samples=args.n_samples)
+    gan_quality(args.gan, args.oracle, args.oracle_metrics, args.out, pool=read_split(args.pool),
+                cfg=section(args, "gan_quality", GanQualityConfig), device=device_of(args))
 
 
 def cmd_train_autoencoder(args):
@@ -223,8 +225,9 @@ def cmd_table(args):
     if args.html:
         if not args.strategies:
             raise BadConfig("--html needs --strategies (the per-strategy table is half of the page)")
+        failures = json.loads(Path(args.gan_metrics).read_text()).get("failures", []) if args.gan_metrics else []
         with atomic_path(args.html) as tmp:
-            tmp.write_text(html_tables(summary, pd.read_csv(args.strategies), title=args.title))
+            tmp.write_text(html_tables(summary, pd.read_csv(args.strategies), title=args.title, gan_failures=failures))
         return
     print(markdown(accuracy_table(summary, args.at or checkpoints(summary))))
     if args.strategies:
@@ -240,8 +243,11 @@ def plot_summary(plot):
 
         from . import plots
 
-        {"accuracy": plots.plot_accuracy, "entropy": plots.plot_entropy, "timings": plots.plot_timings}[plot](
-            pd.read_csv(args.summary), args.out, title=args.title)
+        summary = pd.read_csv(args.summary)
+        if plot == "accuracy":
+            plots.plot_accuracy(summary, args.out, title=args.title, bound=args.bound)
+        else:
+            {"entropy": plots.plot_entropy, "timings": plots.plot_timings}[plot](summary, args.out, title=args.title)
 
     return command
 

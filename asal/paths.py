@@ -16,13 +16,17 @@ FILES = {
     "autoencoder": ("models/{exp}/autoencoder.pt", "autoencoder.pt: the feature autoencoder"),
     "oracle": ("models/{exp}/oracle.pt", "oracle.pt: the classifier that annotates synthetic images"),
     "oracle_metrics": ("models/{exp}/oracle_metrics.json", "the oracle's metrics JSON (its test accuracy is recorded)"),
+    "gan_metrics": ("models/{exp}/gan_metrics.json", "the GAN's quality figures and verdict (evaluate-gan): a run "
+                    "warns if the GAN failed its quality gate"),
     "codes": ("features/{exp}/latent.h5", "the invert-gan output: latent codes of the pool and test images"),
     "features_model": (None, "the model of a feature space: autoencoder.pt for auto, gan.pt (its critic) for disc"),
     "pca": ("features/{exp}/{space}_pca.h5", "the fit-pca output of a feature space"),
     "index": ("features/{exp}/{space}_{index}.index", "the build-index output on that PCA"),
 }
 #: The files a strategy may read (the others are every run's, or pre-processing's).
-STRATEGY_FILES = ("gan", "features_model", "pca", "index", "oracle", "oracle_metrics", "codes")
+STRATEGY_FILES = ("gan", "gan_metrics", "features_model", "pca", "index", "oracle", "oracle_metrics", "codes")
+#: Files a run reads for a warning in its log only: optional, and never a reason to rerun it.
+ADVISORY_FILES = ("gan_metrics",)
 #: Fixed feature space -> the file kind of the model that defines it (raw pixels need none).
 FEATURE_MODELS = {"raw": None, "auto": "autoencoder", "disc": "gan"}
 SPACES = tuple(FEATURE_MODELS)

@@ -56,7 +56,8 @@ def _far_below(summary: pd.DataFrame, points: float = 2.0) -> list[str]:
     return sorted(last.index[last < last.median() - points])
 
 
-def plot_accuracy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, title: str = "") -> plt.Figure:
+def plot_accuracy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, title: str = "",
+                  bound: str = "") -> plt.Figure:
     """Test accuracy against labelled samples: mean line and min-max band over seeds, as the paper's Fig. 3-4;
     the fully supervised bound (``full``, trained on the whole pool) as a horizontal line and band. When some
     strategy ends far below the rest (ADBA on MNIST 5 vs 7), a second panel zooms on the others."""
@@ -72,7 +73,8 @@ def plot_accuracy(summary: pd.DataFrame, out: str | Path | list[str | Path], *, 
                 seeds = int(part["n_seeds"].max())
                 if is_bound(name):
                     ax.axhline(100 * part["accuracy_mean"].iloc[0], color=colours[name], lw=1.2, ls="--",
-                               label=f"{name}: all {int(part['n_labelled'].iloc[0]):,} labels ({seeds} seed{'s' * (seeds != 1)})")
+                               label=f"{name}: all {int(part['n_labelled'].iloc[0]):,} labels{', ' + bound if bound else ''} "
+                                     f"({seeds} seed{'s' * (seeds != 1)})")
                     ax.axhspan(100 * part["accuracy_min"].iloc[0], 100 * part["accuracy_max"].iloc[0],
                                color=colours[name], alpha=0.08, lw=0)
                     continue

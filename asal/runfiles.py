@@ -7,7 +7,8 @@ from __future__ import annotations
 
 #: Per-cycle diagnostics a strategy or its annotator may report (NaN in the rows of the others).
 DIAGNOSTICS = ("synthetic_entropy_start", "synthetic_entropy", "match_distance", "generate_seconds",
-               "features_seconds", "search_seconds", "rerank_scored", "oracle_confidence", "coreset_radius")
+               "features_seconds", "search_seconds", "rerank_scored", "oracle_confidence", "coreset_radius",
+               "ascent_steps")
 ROW_COLUMNS = [
     "strategy", "seed", "cycle", "n_labelled", "test_accuracy", "n_selected", "selected_entropy",
     "select_seconds", "train_seconds", *DIAGNOSTICS,

@@ -9,6 +9,7 @@ numpy form for probabilities already on the host.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,11 @@ SCORES: dict[str, Score] = {
     "margin": margin_score,
     "least-confidence": least_confidence_score,
 }
+
+
+def ceiling(name: str, n_classes: int) -> float:
+    """The largest value score ``name`` takes for ``n_classes`` classes (at the uniform prediction, or a tie)."""
+    return {"entropy": math.log(n_classes), "margin": 0.0, "least-confidence": 1.0 - 1.0 / n_classes}[name]
 
 
 def from_logits(name: str, logits: torch.Tensor) -> torch.Tensor:

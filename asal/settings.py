@@ -9,6 +9,7 @@ defaults of its own. ``Section.of(**values)`` does both, so a test or a script w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -66,6 +67,8 @@ class AsalConfig(Section):
     lr: float
     batch_size: int | None
     k: int
+    tolerance: float
+    patience: int
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,28 @@ class BaldConfig(Section):
 
 @dataclass(frozen=True)
 class FullConfig(Section):
-    """The ``full`` section: the fully supervised bound's training steps (null: the classifier's)."""
+    """The ``full`` section: how long the fully supervised bound trains, sized from the pool unless ``steps``."""
 
     schema_def: ClassVar[str] = "full"
     steps: int | None
+    epochs: float
+
+    def train_steps(self, classifier: TrainConfig, n_pool: int) -> int:
+        """Optimiser steps of the bound's training on ``n_pool`` labels: ``epochs`` passes of mini-batches, or
+        for lbfgs (a full-batch method) the classifier's own iterations."""
+        if self.steps is not None:
+            return self.steps
+        if classifier.optimizer == "lbfgs":
+            return classifier.steps
+        return math.ceil(self.epochs * n_pool / classifier.batch_size)
+
+    def describe(self, classifier: TrainConfig) -> str:
+        """How the bound was trained, for a legend: "5 passes over the pool"."""
+        if self.steps is not None:
+            return f"{self.steps:,} steps"
+        if classifier.optimizer == "lbfgs":
+            return f"lbfgs, {classifier.steps} iterations"
+        return f"{self.epochs:g} passes over the pool"
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,10 @@ class GanConfig(Section):
     batch_size: int
     critic_iters: int
     gp_lambda: float
+    penalty: str
+    penalty_every: int
+    lr_critic: float | None
+    ema: float
     consistency: float
     lr: float
     betas: tuple[float, float]
@@ -138,6 +163,17 @@ class GanConfig(Section):
     @classmethod
     def from_validated(cls, values: dict):
         return cls(**{**values, "betas": tuple(values["betas"])})
+
+
+@dataclass(frozen=True)
+class GanQualityConfig(Section):
+    """The ``gan_quality`` section: the thresholds of the GAN's quality gate."""
+
+    schema_def: ClassVar[str] = "gan_quality"
+    class_share_min: float
+    class_share_max: float
+    confident_min: float
+    samples: int
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""WGAN-GP training (Gulrajani et al. 2017), with the optional consistency term of CT-GAN (Wei et al. 2018).
+"""WGAN-GP training (Gulrajani et al. 2017), with the optional consistency term of CT-GAN (Wei et al. 2018),
+and the cheaper alternatives the ``gan`` section can switch on: R1 on real images with the logistic loss
+(Mescheder et al. 2018), the penalty on every k-th critic step only (lazy regularisation, StyleGAN2), a
+critic learning rate of its own (TTUR) and an exponential moving average of the generator's weights.
 
 Trained on the experiment's pool images only. Every random draw (real batches, latent codes, the penalty's
 interpolation weights, dropout) comes from RNGs whose state is checkpointed, so a job killed at any moment
@@ -11,6 +14,7 @@ instead of starting again.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchvision.utils import save_image
 
 from .data import ImageStore
@@ -47,6 +52,13 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(critic: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """R1: E[||grad D(x)||^2] on real images x (B, C, H, W), zero-centred (Mescheder et al. 2018)."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(real).sum(), real, create_graph=True)
+    return grad.flatten(1).square().sum(1).mean()
+
+
 def consistency_term(critic: Critic, real: torch.Tensor) -> torch.Tensor:
     """CT-GAN: two dropout-perturbed passes over the same real batch should agree (Lipschitz near the data).
 
@@ -68,9 +80,11 @@ class GanTrainer:
         torch.manual_seed(cfg.seed)  # initial weights
         self.generator, self.critic = (m.to(device) for m in build_gan(cfg, pool.image_shape))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_critic or cfg.lr, betas=tuple(cfg.betas))
         self.rng = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)  # batches, codes, penalty weights
-        self.iteration, self.history = 0, []
+        # The averaged generator: what is saved, sampled and searched when gan.ema > 0.
+        self.average = copy.deepcopy(self.generator).eval().requires_grad_(False) if cfg.ema else None
+        self.iteration, self.critic_steps, self.history = 0, 0, []
 
     # --- one generator iteration ---------------------------------------------------------------------------
     def real_batch(self) -> torch.Tensor:
@@ -81,38 +95,70 @@ class GanTrainer:
     def codes(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, generator=self.rng).to(self.device)
 
+    def critic_step(self) -> dict:
+        """One critic update; the penalty on every ``penalty_every``-th, its weight scaled by that interval."""
+        cfg = self.cfg
+        real = self.real_batch()
+        with torch.no_grad():
+            fake = self.generator(self.codes(cfg.batch_size))
+        out_real, out_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = out_real.mean(), out_fake.mean()
+        if cfg.penalty == "gp":
+            loss_d = d_fake - d_real
+        else:  # the logistic loss: -log sigmoid(D(real)) - log(1 - sigmoid(D(fake)))
+            loss_d = F.softplus(-out_real).mean() + F.softplus(out_fake).mean()
+        penalty = torch.zeros((), device=self.device)
+        if self.critic_steps % cfg.penalty_every == 0:
+            if cfg.penalty == "gp":
+                penalty = gradient_penalty(self.critic, real, fake, self.rng)
+                loss_d = loss_d + cfg.penalty_every * cfg.gp_lambda * penalty
+            else:
+                penalty = r1_penalty(self.critic, real)
+                loss_d = loss_d + cfg.penalty_every * cfg.gp_lambda / 2 * penalty
+        ct = consistency_term(self.critic, real) if cfg.consistency > 0 else torch.zeros((), device=self.device)
+        loss_d = loss_d + cfg.consistency * ct
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        self.critic_steps += 1
+        return {"critic_loss": loss_d.item(), "wasserstein": (d_real - d_fake).item(),
+                "gradient_penalty": penalty.item(), "consistency": ct.item()}
+
     def step(self) -> dict:
+        """One generator iteration: ``critic_iters`` critic steps, then one generator step."""
         cfg = self.cfg
         self.generator.train()
         self.critic.train()
         for _ in range(cfg.critic_iters):
-            real = self.real_batch()
-            with torch.no_grad():
-                fake = self.generator(self.codes(cfg.batch_size))
-            d_real, d_fake = self.critic(real).mean(), self.critic(fake).mean()
-            gp = gradient_penalty(self.critic, real, fake, self.rng)
-            ct = consistency_term(self.critic, real) if cfg.consistency > 0 else torch.zeros((), device=self.device)
-            loss_d = d_fake - d_real + cfg.gp_lambda * gp + cfg.consistency * ct
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
+            row = self.critic_step()
         for p in self.critic.parameters():
             p.requires_grad_(False)
-        loss_g = -self.critic(self.generator(self.codes(cfg.batch_size))).mean()
+        out_fake = self.critic(self.generator(self.codes(cfg.batch_size)))
+        loss_g = -out_fake.mean() if cfg.penalty == "gp" else F.softplus(-out_fake).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         for p in self.critic.parameters():
             p.requires_grad_(True)
+        if self.average is not None:
+            with torch.no_grad():
+                for avg, new in zip(self.average.state_dict().values(), self.generator.state_dict().values()):
+                    avg.copy_(avg * cfg.ema + new * (1 - cfg.ema) if avg.is_floating_point() else new)
         self.iteration += 1
-        return {"iteration": self.iteration, "critic_loss": loss_d.item(), "generator_loss": loss_g.item(),
-                "wasserstein": (d_real - d_fake).item(), "gradient_penalty": gp.item(), "consistency": ct.item()}
+        return {"iteration": self.iteration, **row, "generator_loss": loss_g.item()}
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator to save, sample and search: the moving average where there is one."""
+        return self.average if self.average is not None else self.generator
 
     # --- checkpoints ---------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
             "identity": self.identity, "iteration": self.iteration, "history": self.history,
             "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else {},
+            "critic_steps": self.critic_steps,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
@@ -136,6 +182,9 @@ class GanTrainer:
             return False
         self.generator.load_state_dict(state["generator"])
         self.critic.load_state_dict(state["critic"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+        self.critic_steps = state["critic_steps"]
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"])
@@ -181,14 +230,14 @@ def train_gan(
     save_gan(trainer, out)
     with atomic_path(losses_csv) as tmp:
         pd.DataFrame(trainer.history, columns=LOSS_COLUMNS).to_csv(tmp, index=False, float_format="%.6g")
-    write_sample_grid(trainer.generator, samples_png, seed=cfg.seed)
+    write_sample_grid(trainer.sampler, samples_png, seed=cfg.seed)
     return trainer
 
 
 def save_gan(trainer: GanTrainer, out: str | Path) -> None:
     model = {
         "config": asdict(trainer.cfg), "image_shape": list(trainer.pool.image_shape), "iterations": trainer.iteration,
-        "pool_hash": trainer.pool.config_hash, "generator": trainer.generator.state_dict(),
+        "pool_hash": trainer.pool.config_hash, "generator": trainer.sampler.state_dict(),
         "critic": trainer.critic.state_dict(),
     }
     with atomic_path(out) as tmp:

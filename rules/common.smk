@@ -4,6 +4,7 @@ import json
 import re
 
 from asal import paths
+from asal.settings import FullConfig, TrainConfig
 from asal.strategies import REGISTRY
 from asal.strategies import spec as strategy_spec
 
@@ -69,8 +70,10 @@ def get_latent_params(wildcards):
 
 
 def get_run_inputs(wildcards):
-    """The pool and test stores, and the files the strategy's registry entry declares."""
-    return paths.run_inputs(strategy_spec(wildcards.strategy), wildcards.exp, get_experiment(wildcards))
+    """The pool and test stores, and the files the strategy's registry entry declares; an advisory file (the
+    GAN's quality verdict, read for a warning) must exist first but is never a reason to rerun."""
+    inputs = paths.run_inputs(strategy_spec(wildcards.strategy), wildcards.exp, get_experiment(wildcards))
+    return {kind: ancient(path) if kind in paths.ADVISORY_FILES else path for kind, path in inputs.items()}
 
 
 def get_strategy_files_args(wildcards, input):
@@ -105,6 +108,29 @@ def get_gan_params(wildcards):
 
 def get_oracle_params(wildcards):
     return as_json(get_experiment(wildcards)["oracle"])
+
+
+def get_tabulate_inputs(wildcards):
+    """The summaries, and the GAN's quality verdict where a strategy of the experiment draws from the GAN (the
+    tables then open with its warning if it failed)."""
+    inputs = {"summary": f"results/{wildcards.exp}/summary.csv", "strategies": f"results/{wildcards.exp}/strategies.csv"}
+    if any("gan" in strategy_spec(name).files for name in get_experiment(wildcards)["strategies"]):
+        inputs["gan_metrics"] = paths.path("gan_metrics", wildcards.exp)
+    return inputs
+
+
+def get_gan_metrics_arg(wildcards, input):
+    return f"--gan-metrics {input.gan_metrics}" if "gan_metrics" in input.keys() else ""
+
+
+def get_bound_description(wildcards):
+    """How the fully supervised bound trains (the accuracy plot's legend says it)."""
+    exp = get_experiment(wildcards)
+    return FullConfig.from_validated(exp["full"]).describe(TrainConfig.from_validated(exp["classifier"]))
+
+
+def get_gan_quality_params(wildcards):
+    return as_json(get_experiment(wildcards)["gan_quality"])
 
 
 def get_autoencoder_params(wildcards):
@@ -152,7 +178,7 @@ def get_preprocessing_targets(exp):
     reads_codes = any("codes" in strategy_spec(name).files for name in EXPERIMENTS[exp]["strategies"])
     latent = [paths.path("codes", exp)] if reads_codes else []
     return [
-        f"models/{exp}/gan_metrics.json",
+        paths.path("gan_metrics", exp),
         f"models/{exp}/autoencoder_metrics.json",
         *(paths.path("index", exp, space=space, index=matching["index"]) for space in matching["spaces"]),
         *latent,

@@ -61,11 +61,13 @@ rule evaluate_gan:
         oracle_metrics=PATHS["oracle_metrics"],
         pool=PATHS["pool"],
     output:
-        "models/{exp}/gan_metrics.json",
+        PATHS["gan_metrics"],
     log:
         "logs/evaluate_gan/{exp}.log",
     benchmark:
         "benchmarks/evaluate_gan/{exp}.tsv"
+    params:
+        quality=get_gan_quality_params,
     threads: 1
     resources:
         mem_mb=4000,
@@ -73,8 +75,8 @@ rule evaluate_gan:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal evaluate-gan --gan {input.gan} --oracle {input.oracle} --oracle-metrics {input.oracle_metrics}"
-        " --pool {input.pool} --out {output} --threads {threads} 2> {log}"
+        "asal evaluate-gan --params {params.quality:q} --gan {input.gan} --oracle {input.oracle}"
+        " --oracle-metrics {input.oracle_metrics} --pool {input.pool} --out {output} --threads {threads} 2> {log}"
 
 
 rule train_autoencoder:

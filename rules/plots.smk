@@ -47,12 +47,13 @@ rule summarize_runs:
 
 rule tabulate:
     input:
-        summary="results/{exp}/summary.csv",
-        strategies="results/{exp}/strategies.csv",
+        unpack(get_tabulate_inputs),
     output:
         report("results/{exp}/tables.html", caption="../docs/captions/tables.rst", category="{exp}", subcategory="Tables"),
     log:
         "logs/tabulate/{exp}.log",
+    params:
+        gan_metrics=get_gan_metrics_arg,
     threads: 1
     resources:
         mem_mb=1000,
@@ -61,7 +62,7 @@ rule tabulate:
         "../envs/asal.yaml"
     shell:
         "asal table --summary {input.summary} --strategies {input.strategies} --html {output}"
-        " --title {wildcards.exp:q} 2> {log}"
+        " --title {wildcards.exp:q} {params.gan_metrics} 2> {log}"
 
 
 rule plot_accuracy:
@@ -74,6 +75,8 @@ rule plot_accuracy:
         ),
     log:
         "logs/plot_accuracy/{exp}.log",
+    params:
+        bound=get_bound_description,
     threads: 1
     resources:
         mem_mb=1000,
@@ -81,7 +84,8 @@ rule plot_accuracy:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal plot-accuracy --summary {input} --out {output.pdf} {output.png} --title {wildcards.exp:q} 2> {log}"
+        "asal plot-accuracy --summary {input} --out {output.pdf} {output.png} --title {wildcards.exp:q}"
+        " --bound {params.bound:q} 2> {log}"
 
 
 rule plot_entropy:

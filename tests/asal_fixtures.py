@@ -13,8 +13,8 @@ from asal.models.autoencoder import ConvAutoencoder
 from asal.models.gan import ARCHS, Critic, Generator
 from asal import paths
 from asal.config import validate_slice
-from asal.settings import (PAPER_ASAL, AsalConfig, AsalPlusConfig, AutoencoderConfig, GanConfig, LatentConfig,
-                           RunSettings, TrainConfig)
+from asal.settings import (PAPER_ASAL, AsalConfig, AsalPlusConfig, AutoencoderConfig, GanConfig, GanQualityConfig,
+                           LatentConfig, RunSettings, TrainConfig)
 from asal.strategies import spec
 from asal.strategies.base import SelectionContext, load_strategy
 from asal.strategies.adversarial import AdversarialSampling, ClassifierSpace, FixedSpace
@@ -88,7 +88,7 @@ class StrategyWorld:
         from asal.features import extract_pool_features, load_extractor
         from asal.latent import encode_splits
         from asal.matching import build_index, fit_pca
-        from asal.quality import train_oracle
+        from asal.quality import gan_quality, train_oracle
         from asal.wgan import train_gan
 
         pool, test = self.stores[exp]
@@ -100,6 +100,8 @@ class StrategyWorld:
                           metrics_json=models / "ae.json")
         train_oracle(TrainConfig.of(model="linear", optimizer="lbfgs", lr=1.0, steps=20), pool, test,
                      self._at("oracle", exp), self._at("oracle_metrics", exp), device=CPU)
+        gan_quality(gan, self._at("oracle", exp), self._at("oracle_metrics", exp), self._at("gan_metrics", exp),
+                    pool=pool, cfg=GanQualityConfig.of(samples=200), device=CPU)
         encode_splits(gan, self._at("pool", exp), self._at("test", exp), self._at("codes", exp),
                       LatentConfig.of(steps=2), device=CPU)
         for space in paths.SPACES:

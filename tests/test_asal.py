@@ -257,3 +257,26 @@ def test_matching_on_an_approximate_index_widens_past_unprobed_lists():
     blocked = set(range(2000)) - set(range(0, 2000, 7))  # every seventh sample is free
     idx, dist, _ = match_without_replacement(index, points[:5], 5, blocked, k=4)
     assert len(set(idx.tolist())) == 5 and all(i % 7 == 0 for i in idx) and np.isfinite(dist).all()
+
+
+def test_the_ascent_stops_early_on_a_saturated_problem_and_runs_to_the_cap_on_one_that_climbs():
+    """A classifier that is uncertain everywhere (constant logits: every code at the entropy's ceiling) stops
+    at once; one whose entropy keeps climbing runs every step; tolerance 0 always runs every step."""
+    torch.manual_seed(0)
+    generator = Generator((1, 8, 8), 8, ARCHS["small"]).eval()
+
+    class Flat(torch.nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), 3) + 0 * x.flatten(1).sum(1, keepdim=True)
+
+    flat = uncertainty_ascent(generator, Flat(), 6, steps=50, lr=0.05, seed=1, device=CPU, tolerance=1e-3)
+    assert flat.steps == 0 and len(flat.history) == 1 and flat.entropy_end == pytest.approx(np.log(3), abs=1e-6)
+    torch.manual_seed(1)
+    climbing = LinearClassifier((1, 8, 8), 3).eval()
+    with torch.no_grad():
+        climbing.fc.weight.mul_(200)  # confident everywhere: the entropy climbs slowly from near 0
+    ascent = uncertainty_ascent(generator, climbing, 6, steps=20, lr=0.01, seed=1, device=CPU, tolerance=1e-6,
+                                patience=5)
+    assert ascent.steps == 20 and len(ascent.history) == 21 and np.all(np.diff(ascent.history[-6:]) > 0)
+    fixed = uncertainty_ascent(generator, Flat(), 6, steps=7, lr=0.05, seed=1, device=CPU)
+    assert fixed.steps == 7

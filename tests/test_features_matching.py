@@ -10,7 +10,7 @@ from asal.errors import BadConfig
 from asal.features import extract_pool_features, load_extractor
 from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index
 from asal.wgan import load_gan, sample, train_gan
-from asal.settings import AutoencoderConfig, GanConfig
+from asal.settings import AutoencoderConfig, GanConfig, GanQualityConfig
 
 CPU = torch.device("cpu")
 
@@ -184,8 +184,38 @@ def test_gan_quality_report(models, tmp_path):
                           tmp_path / "o.json", device=CPU)
     assert oracle["test_accuracy"] > 0.8 and oracle["trained_on"] == len(pool)
     metrics = gan_quality(tmp / "gan.pt", tmp_path / "o.pt", tmp_path / "o.json", tmp_path / "m.json",
-                          class_names=pool.class_names, device=CPU, n_samples=300)
+                          pool=pool, cfg=GanQualityConfig.of(samples=300), device=CPU)
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
     assert set(metrics["class_fractions"]) == {"0", "1", "2"}
     assert sum(metrics["class_fractions"].values()) == pytest.approx(1)
     assert 0 <= metrics["confident_fraction"] <= 1 and metrics["oracle_test_accuracy"] == oracle["test_accuracy"]
+    assert metrics["passed"] == (not metrics["failures"]) and sum(metrics["pool_class_shares"].values()) == pytest.approx(1)
+
+
+def test_the_quality_gate_names_each_failing_figure():
+    from asal.quality import judge
+
+    shares = {"a": 0.5, "b": 0.25, "c": 0.25}
+    cfg = GanQualityConfig.of()  # the defaults: 0.5x to 1.5x of each class's pool share, over half confident
+    good = {"class_fractions": {"a": 0.45, "b": 0.3, "c": 0.25}, "confident_fraction": 0.8, "confidence_threshold": 0.9}
+    assert judge(good, shares, cfg) == []
+    bad = {"class_fractions": {"a": 0.9, "b": 0.1, "c": 0.0}, "confident_fraction": 0.3, "confidence_threshold": 0.9}
+    failures = judge(bad, shares, cfg)
+    assert len(failures) == 4  # a too common, b and c too rare, too few confident
+    assert failures[0].startswith("class a: 90.0 % of the samples against 50.0 % of the pool (1.80x")
+    assert "class c: 0.0 %" in failures[2] and "only 30.0 % of the samples" in failures[3]
+
+
+def test_a_run_warns_when_its_gan_failed_the_gate_and_stays_quiet_when_it_passed(tmp_path, caplog):
+    import json
+
+    from asal.quality import warn_if_failed
+
+    passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
+    passed.write_text(json.dumps({"passed": True, "failures": []}))
+    failed.write_text(json.dumps({"passed": False, "failures": ["class 7: 0.0 % of the samples"]}))
+    with caplog.at_level("WARNING"):
+        assert warn_if_failed(passed) == [] and warn_if_failed(None) == []
+        assert not caplog.records
+        assert warn_if_failed(failed) == ["class 7: 0.0 % of the samples"]
+    assert "THE GAN FAILED ITS QUALITY GATE" in caplog.text and "class 7: 0.0 %" in caplog.text

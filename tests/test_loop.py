@@ -280,3 +280,13 @@ def test_a_first_cycle_with_nothing_answered_is_a_clear_error(tiny_stores, tmp_p
 
     with pytest.raises(PoolExhausted, match="nothing to train on"):
         run(tiny_stores, tmp_path, annotator=SkipEverything(tiny_stores[0]))
+
+
+def test_the_bound_trains_for_passes_over_the_pool_unless_told_its_steps():
+    from asal.settings import FullConfig, TrainConfig
+
+    adam, lbfgs = TrainConfig.of(batch_size=64, steps=300), TrainConfig.of(optimizer="lbfgs", steps=30)
+    assert FullConfig.of(epochs=5).train_steps(adam, 20_000) == 1563  # ceil(5 * 20,000 / 64)
+    assert FullConfig.of(epochs=5).describe(adam) == "5 passes over the pool"
+    assert FullConfig.of(steps=3000).train_steps(adam, 20_000) == 3000
+    assert FullConfig.of().train_steps(lbfgs, 20_000) == 30 and "lbfgs" in FullConfig.of().describe(lbfgs)

@@ -55,11 +55,16 @@ def test_outputs(tiny_stores, tmp_path):
     torch.testing.assert_close(sample(generator, 5, seed=1), sample(generator, 5, seed=1))
 
 
-@pytest.mark.parametrize("arch, consistency", [("small", 0.0), ("small", 2.0), ("dcgan", 0.0)])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, arch, consistency):
+@pytest.mark.parametrize("arch, settings", [
+    ("small", {}), ("small", {"consistency": 2.0}), ("dcgan", {}),
+    ("small", {"penalty": "r1", "penalty_every": 4, "critic_iters": 1, "lr_critic": 4e-4, "ema": 0.9}),
+    ("dcgan", {"penalty_every": 3, "ema": 0.5}),
+])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path, monkeypatch, arch, settings):
     """Killed during iteration 6 with a checkpoint at 4: the restart runs only 5 and 6 and ends bit-identical
-    (dropout RNG with the consistency term, batch-norm buffers with dcgan)."""
-    cfg = GanConfig.of(**{**TINY.__dict__, "consistency": consistency, "arch": arch})
+    (dropout RNG with the consistency term, batch-norm buffers with dcgan; the lazy penalty's step count and
+    the moving average of the cheaper settings)."""
+    cfg = GanConfig.of(**{**TINY.__dict__, **settings, "arch": arch})
     reference = train(tiny_stores, tmp_path, cfg, name="ref", checkpoint_every=2)
     real_step, calls = wgan.GanTrainer.step, []
 
@@ -82,7 +87,7 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tiny_stores, tmp_path,
     monkeypatch.setattr(wgan.GanTrainer, "step", counting_step)
     resumed = train(tiny_stores, tmp_path, cfg, name="cut", checkpoint_every=2)
     assert resumed.iteration == 6 and len(calls) == 2
-    for net in ("generator", "critic"):
+    for net in ("generator", "critic", "sampler"):
         for a, b in zip(getattr(reference, net).state_dict().values(), getattr(resumed, net).state_dict().values()):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
     pd.testing.assert_frame_equal(
@@ -128,3 +133,26 @@ def test_trains_and_resumes_on_cuda(tiny_stores, tmp_path):
     trainer.step()
     trainer.save_checkpoint(tmp_path / "ckpt.pt")
     assert wgan.GanTrainer(TINY, pool, cuda).try_resume(tmp_path / "ckpt.pt")
+
+
+def test_the_moving_average_is_what_is_saved_and_lags_the_trained_generator(tiny_stores, tmp_path):
+    cfg = GanConfig.of(**{**TINY.__dict__, "ema": 0.5, "penalty": "r1", "critic_iters": 1})
+    trainer = train(tiny_stores, tmp_path, cfg, name="ema")
+    saved = torch.load(tmp_path / "ema.pt", weights_only=True)["generator"]
+    for key, value in trainer.average.state_dict().items():
+        torch.testing.assert_close(saved[key], value, rtol=0, atol=0)
+    differs = [not torch.equal(a, b) for a, b in zip(trainer.average.parameters(), trainer.generator.parameters())]
+    assert any(differs)
+
+
+def test_r1_is_zero_for_a_critic_flat_on_the_data_and_positive_otherwise():
+    from asal.wgan import r1_penalty
+
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 1))
+    with torch.no_grad():
+        flat[1].weight.zero_()
+    x = torch.rand(5, 1, 2, 2)
+    assert r1_penalty(flat, x).item() == 0.0
+    with torch.no_grad():
+        flat[1].weight.fill_(0.5)
+    assert r1_penalty(flat, x).item() == pytest.approx(4 * 0.25)  # ||grad||^2 = 4 weights of 0.5 squared

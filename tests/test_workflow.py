@@ -62,6 +62,12 @@ def test_outputs(workflow_run):
         assert (wd / f"results/tiny/{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert (wd / "results/tiny/samples.png").read_bytes()[:4] == b"\x89PNG"
     assert (wd / "results/tiny/tables.html").read_text().count("<table") == 2
+    # the tiny GAN (4 iterations) fails its quality gate: the tables open with it, ASAL's runs warn, random's not
+    verdict = json.loads((wd / "models/tiny/gan_metrics.json").read_text())
+    assert not verdict["passed"] and verdict["failures"]
+    assert "The GAN failed its quality gate" in (wd / "results/tiny/tables.html").read_text()
+    assert verdict["failures"][0] in (wd / "logs/run_al/tiny/asal-raw/seed0.log").read_text()
+    assert "QUALITY GATE" not in (wd / "logs/run_al/tiny/random/seed0.log").read_text()
     assert load_config(wd / "results/tiny/config.yaml") == validate_config(TINY)  # a config file, defaults filled
     for strategy in ("asal-raw", "asal-disc", "asal-cls"):
         with np.load(wd / f"results/tiny/samples/{strategy}.npz") as examples:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import BadConfig
-from ..paths import FEATURE_MODELS, RUN_OUTPUTS, SPACES, STRATEGY_FILES
+from ..paths import ADVISORY_FILES, FEATURE_MODELS, RUN_OUTPUTS, SPACES, STRATEGY_FILES
 from ..settings import RUN_SECTIONS
 
 #: The sections every run of a strategy that trains the classifier depends on.
@@ -74,8 +74,10 @@ class StrategySpec:
             raise ValueError(f"strategy {self.name!r} reads a feature space's files but names no space of {SPACES}")
 
     def required_files(self) -> tuple[str, ...]:
-        """The file kinds a run must be given: ``features_model`` only where the space has a model."""
-        return tuple(k for k in self.files if k != "features_model" or FEATURE_MODELS.get(self.space))
+        """The file kinds a run must be given: ``features_model`` only where the space has a model, and none of
+        the advisory ones (:data:`asal.paths.ADVISORY_FILES`), which it may be given."""
+        return tuple(k for k in self.files if (k != "features_model" or FEATURE_MODELS.get(self.space))
+                     and k not in ADVISORY_FILES)
 
     def config_slice(self, exp: dict) -> dict:
         """The part of experiment ``exp`` (a validated config) that this strategy's runs depend on."""
@@ -136,26 +138,26 @@ for _score in SCORE_NAMES:  # the paper's ASAL (entropy) and its future work (th
         register(StrategySpec(
             f"asal-{_space}{_suffix}", f"ASAL: maximise the {_score} of h(G(z)); label the nearest pool sample in "
             f"{_space} features.", "asal.strategies.adversarial:AdversarialSampling",
-            files=("gan", "features_model", "pca", "index"), space=_space, sections=(*TRAINED, "asal"),
+            files=("gan", "gan_metrics", "features_model", "pca", "index"), space=_space, sections=(*TRAINED, "asal"),
             shows_matches=True, score=_score))
     register(StrategySpec(
         f"asal-cls{_suffix}", f"ASAL: maximise the {_score} of h(G(z)); match in the classifier's own features "
-        "of the whole pool (linear cost).", "asal.strategies.adversarial:AdversarialSampling", files=("gan",),
+        "of the whole pool (linear cost).", "asal.strategies.adversarial:AdversarialSampling", files=("gan", "gan_metrics"),
         sections=(*TRAINED, "asal"), shows_matches=True, score=_score))
 for _space in SPACES:
     register(StrategySpec(
         f"asal-plus-{_space}", f"ASAL with a diversity term and the most uncertain of each synthetic sample's "
         f"nearest pool samples in {_space} features (beyond the paper).",
-        "asal.strategies.adversarial:AdversarialSampling", files=("gan", "features_model", "pca", "index"),
+        "asal.strategies.adversarial:AdversarialSampling", files=("gan", "gan_metrics", "features_model", "pca", "index"),
         space=_space, sections=(*TRAINED, "asal", "asal_plus"), shows_matches=True))
 register(StrategySpec(
     "gaal", "GAAL: the ascent's synthetic images themselves, labelled by the oracle, join the training set.",
-    "asal.strategies.gaal:GenerativeAnnotation", files=("gan", "oracle", "oracle_metrics"),
-    sections=(*TRAINED, "asal.steps", "asal.lr"), outputs=("synthetic",)))
+    "asal.strategies.gaal:GenerativeAnnotation", files=("gan", "gan_metrics", "oracle", "oracle_metrics"),
+    sections=(*TRAINED, "asal.steps", "asal.lr", "asal.tolerance", "asal.patience"), outputs=("synthetic",)))
 register(StrategySpec(
     "adba", "ADBA: lines in the GAN's latent space through the pool codes nearest a latent logistic "
     "regression's boundary, annotated by the oracle (binary experiments).", "asal.strategies.adba:LineSampling",
-    files=("gan", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True,
+    files=("gan", "gan_metrics", "oracle", "codes"), sections=("al", "adba"), outputs=("lines",), binary_only=True,
     image_classifier=False))
 
 # Strategies of other packages, last: their modules import the package, which needs the names above. The

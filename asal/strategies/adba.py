@@ -194,7 +194,7 @@ class LineSampling(Strategy):
         """From its files: the GAN that draws the lines, the oracle that annotates them, the latent codes."""
         from ..quality import load_oracle
 
-        generator, provenance = load_generator(files["gan"], device)
+        generator, provenance = load_generator(files, device)
         codes = read_codes(files["codes"])
         check_codes(codes, gan=provenance)
         return cls(generator, codes, settings.adba, provenance, load_oracle(files["oracle"], device), device)

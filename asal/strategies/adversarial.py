@@ -30,8 +30,9 @@ from ..errors import BadConfig, BadData
 from ..features import FeatureExtractor, load_extractor
 from ..files import config_hash
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
-from ..scores import SCORES, from_logits, score_numpy
+from ..scores import SCORES, ceiling, from_logits, score_numpy
 from ..settings import PAPER_ASAL, AsalConfig, AsalPlusConfig, RunSettings
+from ..quality import warn_if_failed
 from ..wgan import load_gan
 from .base import Selection, SelectionContext, Strategy
 
@@ -42,7 +43,7 @@ Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0,
 class Ascent:
     """The outcome of :func:`uncertainty_ascent`: ``images`` (B, C, H, W) float in [0, 1] on the CPU, ``z``
     (B, latent_dim), per-sample entropy before and after (B,) (the paper's diagnostic, whatever the score),
-    the maximised score after (B,), and the batch-mean score per step (steps + 1,)."""
+    the maximised score after (B,), the batch-mean score per step (steps + 1,) and the Adam steps taken."""
 
     images: torch.Tensor
     z: torch.Tensor
@@ -50,6 +51,7 @@ class Ascent:
     entropy_end: np.ndarray
     score_end: np.ndarray
     history: np.ndarray
+    steps: int
 
 
 def frozen_for_ascent(module: nn.Module) -> nn.Module:
@@ -84,9 +86,20 @@ def to_sphere(z: torch.Tensor) -> torch.Tensor:
     return z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
 
+def saturated(u: torch.Tensor, history: list[torch.Tensor], *, ceiling: float, tolerance: float,
+              patience: int) -> bool:
+    """The ascent's early stop: every code's score ``u`` (B,) within ``tolerance`` of the score's ``ceiling``,
+    or the batch mean (``history``, one per step so far) up by less than ``tolerance`` over ``patience`` steps.
+    Reading the scores waits for the device: checked only when ``tolerance`` is above 0."""
+    if u.min().item() >= ceiling - tolerance:
+        return True
+    return len(history) > patience and (history[-1] - history[-1 - patience]).item() < tolerance
+
+
 def uncertainty_ascent(
     generator: nn.Module, model: nn.Module, n: int, *, steps: int, lr: float, seed: int, device: torch.device,
     score: str = "entropy", prior_weight: float = 0.0, sphere: bool = False, diversity: float = 0.0,
+    tolerance: float = 0.0, patience: int = 10,
 ) -> Ascent:
     """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
     ``score`` another uncertainty score of :data:`asal.scores.SCORES` takes the entropy's place.
@@ -96,6 +109,9 @@ def uncertainty_ascent(
     density), ``sphere`` projects every code back to norm sqrt(latent_dim) after each step, and ``diversity``
     subtracts ``diversity * n`` times the batch's mean pairwise cosine similarity of the classifier's
     features of G(z), so the codes do not all climb to one boundary region.
+
+    With ``tolerance`` above 0 the ascent stops before ``steps`` once :func:`saturated` says the codes are at
+    the score's ceiling or no longer climbing; ``Ascent.steps`` is the steps taken.
 
     Only z receives gradients (``torch.autograd.grad``); both networks run as :func:`frozen_for_ascent`
     copies, so neither the weights nor the layout of the caller's networks are touched.
@@ -107,10 +123,12 @@ def uncertainty_ascent(
     z = (to_sphere(z) if sphere else z).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     generator, model = frozen_for_ascent(generator), frozen_for_ascent(model)
-    history = []  # per-step mean score, kept on the device: no host sync inside the loop
+    history = []  # per-step mean score, kept on the device: no host sync inside the loop unless it may stop early
     with torch.no_grad():
-        start = from_logits("entropy", model(generator(z)))
-    for _ in range(steps):
+        logits = model(generator(z))
+        start, top = from_logits("entropy", logits), ceiling(score, logits.shape[1])
+    taken = 0
+    while taken < steps:
         if diversity:
             features = model.features(generator(z))  # (n, d)
             u = from_logits(score, model.classify(features))
@@ -120,9 +138,13 @@ def uncertainty_ascent(
             objective = u.sum()
         if prior_weight:
             objective = objective - prior_weight * z.square().sum() / 2
+        if tolerance and saturated(u.detach(), [*history, u.detach().mean()], ceiling=top, tolerance=tolerance,
+                                   patience=patience):
+            break
         history.append(u.detach().mean())
         (z.grad,) = torch.autograd.grad(-objective, [z])
         opt.step()
+        taken += 1
         if sphere:
             with torch.no_grad():
                 z.copy_(to_sphere(z))
@@ -132,7 +154,7 @@ def uncertainty_ascent(
         end, score_end = from_logits("entropy", logits), from_logits(score, logits)
     history.append(score_end.mean())
     return Ascent(images.contiguous().cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(),
-                  score_end.cpu().numpy(), torch.stack(history).cpu().numpy())
+                  score_end.cpu().numpy(), torch.stack(history).cpu().numpy(), taken)
 
 
 class FixedSpace:
@@ -226,7 +248,7 @@ class AdversarialSampling(Strategy):
     @classmethod
     def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> AdversarialSampling:
         """From its files: the GAN, and for a fixed space its feature model, PCA and index."""
-        generator, provenance = load_generator(files["gan"], device)
+        generator, provenance = load_generator(files, device)
         if spec.space is None:
             matcher = ClassifierSpace()
         else:
@@ -247,7 +269,8 @@ class AdversarialSampling(Strategy):
         cfg, plus = self.cfg, self.plus
         ascent = uncertainty_ascent(self.generator, ctx.model, n_codes, steps=cfg.steps, lr=cfg.lr,
                                     seed=int(ctx.rng.integers(2**63)), device=ctx.device, score=self.score,
-                                    prior_weight=plus.prior_weight, sphere=plus.sphere, diversity=plus.diversity)
+                                    prior_weight=plus.prior_weight, sphere=plus.sphere, diversity=plus.diversity,
+                                    tolerance=cfg.tolerance, patience=cfg.patience)
         order = np.argsort(-ascent.score_end, kind="stable")  # the most uncertain synthetic samples first
         t1 = time.perf_counter()
         embed, index = self.space.for_cycle(ctx)
@@ -270,13 +293,15 @@ class AdversarialSampling(Strategy):
         return Selection(pool_idx, generated=ascent.images[used], stats={
             "synthetic_entropy_start": float(ascent.entropy_start[used].mean()),
             "synthetic_entropy": float(ascent.entropy_end[used].mean()),
-            "match_distance": float(dist.mean()),
+            "match_distance": float(dist.mean()), "ascent_steps": float(ascent.steps),
             "generate_seconds": t1 - t0, "features_seconds": t2 - t1, "search_seconds": t3 - t2, **extra,
         })
 
 
-def load_generator(gan: str, device: torch.device) -> tuple[nn.Module, dict]:
-    """The generator of ``gan`` (a train-gan output) and its provenance: path, config digest, iterations."""
-    generator, _, saved = load_gan(gan, device)
-    return generator, {"gan": str(gan), "gan_config_hash": config_hash(saved["config"]),
+def load_generator(files: dict[str, str], device: torch.device) -> tuple[nn.Module, dict]:
+    """The generator of ``files["gan"]`` (a train-gan output) and its provenance: path, config digest,
+    iterations; with a warning in the log if ``files["gan_metrics"]`` says it failed its quality gate."""
+    warn_if_failed(files.get("gan_metrics"))
+    generator, _, saved = load_gan(files["gan"], device)
+    return generator, {"gan": str(files["gan"]), "gan_config_hash": config_hash(saved["config"]),
                        "gan_iterations": saved["iterations"]}

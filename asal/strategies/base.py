@@ -210,7 +210,7 @@ def load_strategy(name: str, *, settings: RunSettings | None = None, device: tor
     entry = registry_entry(name)
     given = {kind: path for kind, path in (files or {}).items() if path is not None}
     missing = [kind for kind in entry.required_files() if kind not in given]
-    unused = sorted(set(given) - set(entry.required_files()))
+    unused = sorted(set(given) - set(entry.files))
     if missing:
         raise BadConfig(f"strategy {name!r} needs {file_flags(missing)}")
     if unused:

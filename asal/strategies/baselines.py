@@ -51,13 +51,13 @@ class LeastConfidenceSampling(UncertaintySampling):
 
 
 class FullySupervised(Strategy):
-    """The fully supervised upper bound: the loop trains once on every pool label (``full.steps`` steps) and
-    evaluates; there is nothing to select."""
+    """The fully supervised upper bound: the loop trains once on every pool label (``full.epochs`` passes, or
+    ``full.steps`` steps) and evaluates; there is nothing to select."""
 
     def learner(self, settings: RunSettings, pool: ImageStore, test: ImageStore, device: torch.device) -> Learner:
-        """The classifier, trained for ``full.steps`` steps (null: the classifier's own)."""
-        cfg = dataclasses.replace(settings.classifier, steps=settings.full.steps or settings.classifier.steps)
-        return ClassifierLearner(cfg, pool, test, device)
+        """The classifier, trained for :meth:`asal.settings.FullConfig.train_steps` on the whole pool."""
+        steps = settings.full.train_steps(settings.classifier, len(pool))
+        return ClassifierLearner(dataclasses.replace(settings.classifier, steps=steps), pool, test, device)
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         raise RuntimeError("'full' labels the whole pool at once; the loop never asks it to select")

@@ -45,7 +45,7 @@ class GenerativeAnnotation(Strategy):
         """From its files: the GAN, the oracle and the oracle's metrics (its test accuracy is recorded)."""
         from ..quality import load_oracle
 
-        generator, provenance = load_generator(files["gan"], device)
+        generator, provenance = load_generator(files, device)
         try:
             accuracy = float(json.loads(Path(files["oracle_metrics"]).read_text())["test_accuracy"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -64,10 +64,11 @@ class GenerativeAnnotation(Strategy):
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         t0 = time.perf_counter()
         ascent = uncertainty_ascent(self.generator, ctx.model, n, steps=self.cfg.steps, lr=self.cfg.lr,
-                                    seed=int(ctx.rng.integers(2**63)), device=ctx.device)
+                                    seed=int(ctx.rng.integers(2**63)), device=ctx.device,
+                                    tolerance=self.cfg.tolerance, patience=self.cfg.patience)
         queries = {"images": quantise(ascent.images), "cycle": np.full(n, ctx.cycle + 1, np.int64)}
         return Selection(np.zeros(0, np.int64), generated=ascent.images, queries=queries, stats={
             "synthetic_entropy_start": float(ascent.entropy_start.mean()),
-            "synthetic_entropy": float(ascent.entropy_end.mean()),
+            "synthetic_entropy": float(ascent.entropy_end.mean()), "ascent_steps": float(ascent.steps),
             "generate_seconds": time.perf_counter() - t0,
         })
