@@ -17,6 +17,7 @@ from . import commands as run
 from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError
 from .paths import FILES, INDEX_CHOICES, RUN_OUTPUTS, SPACES, STRATEGY_FILES
+from .settings import INFERENCE_BATCH
 
 
 def config_group(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +99,7 @@ def al_commands(sub) -> None:
                 device=True)
     p.add_argument("--strategy", required=True, help="a registered strategy (`asal strategies` lists them)")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--score-batch-size", type=int, default=1024, help="images per forward pass when scoring")
+    p.add_argument("--score-batch-size", type=int, default=INFERENCE_BATCH, help="images per forward pass when scoring")
     command(sub, "strategies", run.cmd_strategies, "list the registered strategies")
     p = command(sub, "replay-selection", run.cmd_replay_selection, "replay one cycle of a run and keep its synthetic "
                 "samples", config=True, files=("pool", *STRATEGY_FILES), required=("pool",),
@@ -108,7 +109,8 @@ def al_commands(sub) -> None:
     p.add_argument("--seed", type=int, required=True, help="the run's seed")
     p.add_argument("--cycle", type=int, default=0, help="the cycle to replay (default: the first selection)")
     p.add_argument("--n-show", type=int, default=10, help="selections kept")
-    p.add_argument("--score-batch-size", type=int, default=1024, help="as the run's run-al --score-batch-size")
+    p.add_argument("--score-batch-size", type=int, default=INFERENCE_BATCH,
+                   help="as the run's run-al --score-batch-size")
 
 
 def model_commands(sub) -> None:

@@ -24,14 +24,14 @@ from .models.classifiers import predict_proba
 from .runfiles import INDEX_COLUMNS
 from .scores import entropy, from_logits
 from .seeds import sub_seed
-from .settings import RunSettings
+from .settings import INFERENCE_BATCH, RunSettings
 from .strategies.base import Strategy
 
 log = logging.getLogger(__name__)
 
 
 def replay_selection(pool: ImageStore, strategy: Strategy, indices_csv: str | Path, *, settings: RunSettings, seed: int,
-                     cycle: int, device: torch.device, n_show: int = 10, batch_size: int = 1024) -> dict[str, np.ndarray]:
+                     cycle: int, device: torch.device, n_show: int = 10, batch_size: int = INFERENCE_BATCH) -> dict[str, np.ndarray]:
     """Re-run ``cycle``'s selection of the run behind ``indices_csv``; return its first ``n_show`` picks.
 
     Returns arrays: ``synthetic`` (n, C, H, W) float32, ``matched`` (n, C, H, W) uint8, ``pool_idx`` (n,),

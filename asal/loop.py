@@ -31,7 +31,7 @@ from .files import atomic_path, save_npz, write_json
 from .learners import Learner
 from .runfiles import INDEX_COLUMNS, ROW_COLUMNS
 from .seeds import sub_seed
-from .settings import RunSettings
+from .settings import INFERENCE_BATCH, RunSettings
 from .strategies.base import Selection, SelectionContext, Strategy
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def initial_labelled(n_pool: int, n_initial: int, seed: int) -> np.ndarray:
 
 
 def cycle_context(pool: ImageStore, labelled_idx: np.ndarray, model, *, seed: int, cycle: int,
-                  device: torch.device, batch_size: int = 1024) -> SelectionContext:
+                  device: torch.device, batch_size: int = INFERENCE_BATCH) -> SelectionContext:
     """What the strategy sees in ``cycle``, its ``rng`` seeded from (seed, cycle) alone."""
     rng = np.random.default_rng(sub_seed(seed, cycle, 1))
     return SelectionContext(pool, labelled_idx, model, device, rng, batch_size, cycle)
@@ -169,7 +169,7 @@ def check_run(pool: ImageStore, test: ImageStore, strategy: Strategy, settings: 
 def run_active_learning(
     pool: ImageStore, test: ImageStore, *, strategy: Strategy, seed: int, settings: RunSettings,
     out_csv: str | Path, out_indices: str | Path, device: torch.device, outputs: dict[str, str | Path] | None = None,
-    annotator: Annotator | None = None, score_batch_size: int = 1024,
+    annotator: Annotator | None = None, score_batch_size: int = INFERENCE_BATCH,
 ) -> pd.DataFrame:
     """Run one AL experiment; write its per-cycle CSV, its indices and its extra outputs; return the rows.
 

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from ..errors import BadConfig
 from ..images import to_float
-from ..settings import TrainConfig
+from ..settings import INFERENCE_BATCH, TrainConfig
 
 
 def head_dropout(p: float) -> nn.Module:
@@ -139,9 +139,10 @@ def train_classifier(
     return model
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, images: np.ndarray, *, device: torch.device, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities (N, K) float32 for uint8 images (N, C, H, W), in batches."""
+@torch.inference_mode()
+def predict_proba(model: nn.Module, images: np.ndarray, *, device: torch.device,
+                  batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    """Class probabilities (N, K) float32 for uint8 images (N, C, H, W), in batches, without autograd."""
     out = [
         F.softmax(model(to_float(images[i : i + batch_size], device)), dim=1).cpu().numpy()
         for i in range(0, len(images), batch_size)

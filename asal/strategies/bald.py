@@ -53,6 +53,11 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
     return entropy_score(probs.mean(0)) - entropy_score(probs.reshape(t * b, k)).view(t, b).mean(0)
 
 
+#: Candidates whose dropout masks are drawn in one pass: fixed, so the choice does not depend on the batch
+#: size the features are computed in.
+MASK_BLOCK = 1024
+
+
 class BaldSampling(Strategy):
     """The ``n`` unlabelled samples of highest BALD score, over ``samples`` dropout masks per sample.
 
@@ -73,7 +78,9 @@ class BaldSampling(Strategy):
         candidates = ctx.unlabelled_idx()
         scores = []
         with seeded_global_rng(int(ctx.rng.integers(2**63)), ctx.device):
-            for _, feats in ctx.iter_features(candidates):  # (B, d), dropout off
+            for start in range(0, len(candidates), MASK_BLOCK):
+                block = candidates[start : start + MASK_BLOCK]
+                feats = torch.cat([f for _, f in ctx.iter_features(block)])  # (B, d), dropout off
                 with torch.no_grad(), mc_dropout(dropout):
                     logits = ctx.model.classify(feats.repeat(self.samples, 1))  # (T*B, K), a mask per row
                 probs = F.softmax(logits, dim=1).view(self.samples, len(feats), -1)

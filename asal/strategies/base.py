@@ -29,7 +29,7 @@ from ..images import to_float
 from ..learners import ClassifierLearner, Learner
 from ..models.classifiers import predict_proba
 from ..config import check_sections
-from ..settings import RunSettings
+from ..settings import INFERENCE_BATCH, RunSettings
 from . import spec as registry_entry
 
 
@@ -47,7 +47,7 @@ class SelectionContext:
     model: nn.Module
     device: torch.device
     rng: np.random.Generator
-    batch_size: int = 1024
+    batch_size: int = INFERENCE_BATCH
     cycle: int = 0
 
     def __post_init__(self):
