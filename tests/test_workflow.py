@@ -145,7 +145,12 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1,
                                            **config_file}
     assert {"features/tiny/auto.h5", "features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
-    assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1, **config_file}
+    # the oracle judges the GAN: its verdict opens the tables, but the ASAL runs read it for a warning only
+    assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1, "tabulate": 1, **config_file}
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    config["experiments"]["tiny"]["gan_quality"] = {"confident_min": 0.6}
+    write_config(wd, config)
+    assert planned_jobs(wd) == {"evaluate_gan": 1, "tabulate": 1, **config_file}
     matched_runs = {"run_al": 4, **figures, "replay_selection": 2, "plot_samples": 1}  # asal-raw, asal-disc
     assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3, **matched_runs}
     assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3, **matched_runs}
