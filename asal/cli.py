@@ -16,7 +16,7 @@ from . import __version__
 from . import commands as run
 from .data.mnist import DEFAULT_MNIST_PATH
 from .errors import AsalError
-from .paths import FILES, INDEX_CHOICES, RUN_OUTPUTS, SPACES, STRATEGY_FILES
+from .paths import FILES, INDEX_CHOICES, RUN_OUTPUTS, SPACES, STRATEGY_FILES, flag
 from .settings import INFERENCE_BATCH
 
 
@@ -40,7 +40,7 @@ def files_group(parser: argparse.ArgumentParser, kinds, *, required=(), title: s
     """``--<kind>`` for each file kind, with what :data:`asal.paths.FILES` says it is."""
     group = parser.add_argument_group(title)
     for kind in kinds:
-        group.add_argument("--" + kind.replace("_", "-"), required=kind in required, help=FILES[kind][1])
+        group.add_argument(flag(kind), required=kind in required, help=FILES[kind][1])
 
 
 def outputs_group(parser: argparse.ArgumentParser, outputs: dict[str, str], optional: dict[str, str]) -> None:

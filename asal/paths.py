@@ -43,6 +43,11 @@ RUN_OUTPUTS = {
 RUN = "results/{exp}/runs/{strategy}/seed{seed}"
 
 
+def flag(kind: str) -> str:
+    """The ``asal`` command's argument for a file kind: ``oracle_metrics`` -> ``--oracle-metrics``."""
+    return "--" + kind.replace("_", "-")
+
+
 def path(kind: str, exp: str, *, space: str | None = None, index: str | None = None) -> str | None:
     """The workflow's path of one file of experiment ``exp``; None for the raw space's (absent) model."""
     if kind == "features_model":

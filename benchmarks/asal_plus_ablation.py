@@ -31,7 +31,7 @@ import pandas as pd
 from asal.aggregate import checkpoints, markdown, read_runs
 from asal.config import experiment, load_config
 from asal.matching import make_index, read_projected
-from asal.paths import run_inputs
+from asal.paths import flag, run_inputs
 from asal.strategies import spec
 
 #: name -> (strategy, overrides of the asal and asal_plus sections)
@@ -70,7 +70,7 @@ def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) ->
     files = run_inputs(spec(strategy), exp_name, exp)
     return [asal, "run-al", "--params", json.dumps(settings), "--strategy", strategy, "--seed", str(seed),
             "--threads", "1", "--out", str(out), "--indices", str(out.with_name(out.stem + "_indices.csv")),
-            *(arg for kind, path in files.items() for arg in ("--" + kind.replace("_", "-"), path))]
+            *(arg for kind, path in files.items() for arg in (flag(kind), path))]
 
 
 def pool_nn_distance(pca_path: str | Path, n: int = 2000, seed: int = 0) -> float:

@@ -4,8 +4,8 @@ Every variant (a set of overrides of the experiment's ``gan`` section) trains in
 of ``--slice`` seconds each, round robin, so all of them see the same machine: this VM's speed drifts by up to
 2x between days and by tens of percent within an hour. After each ``--every`` seconds of a variant's own
 training, the oracle labels 10,000 of its samples (:func:`asal.quality.sample_figures`; the moving average
-where the variant keeps one) and the quality bar is checked: every class within 0.5x to 1.5x of its share
-of the pool, and over half of the samples labelled with confidence above 0.9.
+where the variant keeps one) and the experiment's quality gate judges them (:func:`asal.quality.judge`; by
+default every class within 0.5x to 1.5x of its share of the pool, over half labelled with confidence > 0.9).
 
 Writes ``<out>/gan_cost.csv`` (one row per evaluation: variant, training seconds, iterations, it/s, class
 fractions' min and max against the pool's shares, confident fraction, whether the bar is passed),
@@ -30,8 +30,8 @@ from asal.aggregate import markdown
 from asal.config import experiment, load_config
 from asal.data import read_split
 from asal.device import set_threads
-from asal.quality import load_oracle, sample_figures
-from asal.settings import GanConfig
+from asal.quality import judge, load_oracle, sample_figures
+from asal.settings import GanConfig, GanQualityConfig
 from asal.wgan import GanTrainer
 
 #: name -> overrides of the experiment's gan section
@@ -46,19 +46,13 @@ VARIANTS = {
 }
 
 
-def passes(figures: dict, pool_shares: np.ndarray, *, low: float = 0.5, high: float = 1.5,
-           confident: float = 0.5) -> bool:
-    """The quality bar: every class within [low, high] times its share of the pool, and enough confident."""
-    ratio = np.array(list(figures["class_fractions"].values())) / pool_shares
-    return bool(ratio.min() >= low and ratio.max() <= high and figures["confident_fraction"] > confident)
-
-
 def run(args) -> pd.DataFrame:
     exp = experiment(load_config(args.config), args.experiment)
     pool = read_split(paths.path("pool", args.experiment))
     device = torch.device("cpu")
     oracle = load_oracle(paths.path("oracle", args.experiment), device)
     shares = np.bincount(pool.labels, minlength=pool.n_classes) / len(pool)
+    bar = GanQualityConfig.from_validated(exp["gan_quality"])  # the experiment's quality gate
     trainers = {name: GanTrainer(GanConfig.of(**{**exp["gan"], **overrides, "iterations": 10**9}), pool, device)
                 for name, overrides in VARIANTS.items() if name in args.variants}
     trained = dict.fromkeys(trainers, 0.0)  # each variant's own training seconds
@@ -81,7 +75,7 @@ def run(args) -> pd.DataFrame:
                              "iterations_per_s": trainer.iteration / trained[name],
                              "min_share_ratio": ratio.min(), "max_share_ratio": ratio.max(),
                              "confident_fraction": figures["confident_fraction"],
-                             "passes": passes(figures, shares)})
+                             "passes": not judge(figures, dict(zip(figures["class_fractions"], shares)), bar)})
                 print(json.dumps(rows[-1]), flush=True)
     return pd.DataFrame(rows)
 

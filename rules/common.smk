@@ -78,7 +78,7 @@ def get_run_inputs(wildcards):
 
 def get_strategy_files_args(wildcards, input):
     """`--gan ... --pca ...` for the strategy's files among the inputs."""
-    return " ".join(f"--{key.replace('_', '-')} {path}" for key, path in input.items() if key in paths.STRATEGY_FILES)
+    return " ".join(f"{paths.flag(key)} {path}" for key, path in input.items() if key in paths.STRATEGY_FILES)
 
 
 def get_run_outputs_args(wildcards, output):

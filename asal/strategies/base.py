@@ -28,6 +28,7 @@ from ..errors import BadConfig, PoolExhausted
 from ..images import to_float
 from ..learners import ClassifierLearner, Learner
 from ..models.classifiers import predict_proba
+from ..paths import flag
 from ..config import check_sections
 from ..settings import INFERENCE_BATCH, RunSettings
 from . import spec as registry_entry
@@ -222,4 +223,4 @@ def load_strategy(name: str, *, settings: RunSettings | None = None, device: tor
 
 def file_flags(kinds) -> str:
     """File kinds as the ``asal`` command's flags: ``--gan, --features-model``."""
-    return ", ".join("--" + kind.replace("_", "-") for kind in kinds)
+    return ", ".join(flag(kind) for kind in kinds)
