@@ -42,6 +42,10 @@ VARIANTS = {
     "asal-auto": ("asal-auto", {}),
     "asal-disc": ("asal-disc", {}),
     "asal-cls": ("asal-cls", {}),
+    "asal-raw 100 steps": ("asal-raw", {"tolerance": 0.0}),
+    "asal-auto 100 steps": ("asal-auto", {"tolerance": 0.0}),
+    "asal-disc 100 steps": ("asal-disc", {"tolerance": 0.0}),
+    "asal-cls 100 steps": ("asal-cls", {"tolerance": 0.0}),
     "asal-raw no ascent": ("asal-raw", {"steps": 0}),
     "raw rerank 5": ("asal-plus-raw", {"rerank": 5}),
     "raw rerank 10": ("asal-plus-raw", {"rerank": 10}),
@@ -56,7 +60,7 @@ VARIANTS = {
     "asal-plus-auto": ("asal-plus-auto", {}),
     "asal-plus-disc": ("asal-plus-disc", {}),
 }
-ASAL_KEYS = ("steps", "lr", "batch_size", "k")  # the rest of an override goes to asal_plus
+ASAL_KEYS = ("steps", "lr", "batch_size", "k", "tolerance", "patience")  # the rest of an override goes to asal_plus
 
 
 def run_command(exp_name: str, exp: dict, variant: str, seed: int, out: Path) -> list[str]:
@@ -106,6 +110,31 @@ def table(runs: pd.DataFrame, features: Path) -> pd.DataFrame:
     nn = {space: pool_nn_distance(features / f"{space}_pca.h5") for space in set(spaces.values()) - {None}}
     out["pool_nn_distance"] = [nn.get(spaces[v], np.nan) for v in out.index]
     return out.sort_values("mean_acc", ascending=False)
+
+
+def paired(runs: pd.DataFrame, suffix: str = " 100 steps") -> pd.DataFrame:
+    """Each variant against its ``<variant><suffix>`` twin, seed by seed (the ascent's early stop against the
+    paper's fixed 100 steps): accuracy at the last size and over the cycles after the first selection (points,
+    variant minus twin), ascent steps and selection seconds per cycle of both."""
+    rows = []
+    for twin in sorted({v for v in runs.strategy.unique() if v.endswith(suffix)}):
+        variant = twin[: -len(suffix)]
+        both = runs[runs.strategy.isin([variant, twin]) & (runs.cycle > 0)]
+        if variant not in both.strategy.values:
+            continue
+        last = both[both.n_labelled == both.n_labelled.max()].pivot_table(
+            index="seed", columns="strategy", values="test_accuracy")
+        mean = both.pivot_table(index="seed", columns="strategy", values="test_accuracy", aggfunc="mean")
+        cost = both.groupby(["strategy", "seed"])[["ascent_steps", "select_seconds"]].mean().unstack(0)
+        for seed in sorted(set(last.index) & set(mean.index)):
+            rows.append({"variant": variant, "seed": seed,
+                         "final_diff": 100 * (last.at[seed, variant] - last.at[seed, twin]),
+                         "mean_diff": 100 * (mean.at[seed, variant] - mean.at[seed, twin]),
+                         "steps": cost.at[seed, ("ascent_steps", variant)],
+                         "steps_twin": cost.at[seed, ("ascent_steps", twin)],
+                         "select_s": cost.at[seed, ("select_seconds", variant)],
+                         "select_s_twin": cost.at[seed, ("select_seconds", twin)]})
+    return pd.DataFrame(rows)
 
 
 def plot(runs: pd.DataFrame, out_png: Path, title: str) -> None:
@@ -175,6 +204,10 @@ def main(argv=None) -> pd.DataFrame:
     plot(runs, out / "ablation.png", args.experiment)
     result.to_csv(out / "ablation.csv", float_format="%.4f")
     (out / "ablation.md").write_text(markdown(result.rename_axis("variant"), ".4f") + "\n")
+    pairs = paired(runs)
+    if not pairs.empty:
+        pairs.to_csv(out / "paired.csv", index=False, float_format="%.4f")
+        print(pairs.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(result.to_string(float_format=lambda x: f"{x:.4f}"))
     return result
 

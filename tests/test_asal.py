@@ -219,7 +219,7 @@ def test_config_rejects_asal_without_its_feature_space():
         validate_config(config)
     del config["experiments"]["e"]["asal"]
     assert validate_config(config)["experiments"]["e"]["asal"] == {"steps": 100, "lr": 0.02, "batch_size": None, "k": 10,
-                                                               "tolerance": 0.0, "patience": 10}
+                                                               "tolerance": 0.001, "patience": 10}
 
 
 def test_more_codes_than_samples_match_the_most_uncertain(tiny_stores):

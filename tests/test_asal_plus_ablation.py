@@ -56,3 +56,22 @@ def test_table_measures_the_gap_closed_against_random_and_max_entropy(tmp_path):
     assert out.loc["asal-raw", "pool_nn_distance"] == pytest.approx(np.median(nearest), rel=1e-4)
     assert np.isnan(out.loc["random", "pool_nn_distance"])
     assert out.index[0] == "max-entropy"  # best first
+
+
+def test_paired_sets_each_variant_against_its_fixed_step_twin_seed_by_seed():
+    rows = []
+    for strategy, gain, steps in (("asal-raw", 0.02, 30.0), ("asal-raw 100 steps", 0.0, 100.0), ("random", 0.0, np.nan)):
+        for seed in (0, 1):
+            for cycle in range(3):
+                rows.append({"strategy": strategy, "seed": seed, "cycle": cycle, "n_labelled": 10 * (cycle + 1),
+                             "test_accuracy": 0.5 + 0.1 * cycle + (gain * seed) * (cycle > 0),
+                             "ascent_steps": steps, "select_seconds": steps / 100})
+    pairs = ablation.paired(pd.DataFrame(rows)).set_index("seed")
+    assert list(pairs.variant) == ["asal-raw", "asal-raw"]
+    assert pairs.at[0, "final_diff"] == 0 and pairs.at[1, "final_diff"] == pytest.approx(2.0)  # points
+    assert pairs.at[1, "mean_diff"] == pytest.approx(2.0)
+    assert list(pairs.steps) == [30, 30] and list(pairs.steps_twin) == [100, 100]
+    assert list(pairs.select_s_twin) == pytest.approx([1, 1])
+    cmd = ablation.run_command("e", validate_config({"experiments": {"e": {"data": {"source": "npz", "path": "x.npz"}}}})[
+        "experiments"]["e"], "asal-raw 100 steps", 0, ablation.Path("out/seed0.csv"))
+    assert json.loads(cmd[cmd.index("--params") + 1])["asal"]["tolerance"] == 0

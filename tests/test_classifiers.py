@@ -69,3 +69,20 @@ def test_every_model_serves_every_input_size(shape, blocks):
         assert d(fake).shape == (2,) and d.features(x).shape == (2, d.feature_dim)
     ae = ConvAutoencoder(shape, code_dim=8)
     assert ae(x).shape == x.shape and ae.encode(x).shape == (2, 8)
+
+
+def test_the_cnn_runs_channels_last_and_keeps_the_layout_through_a_reload(tiny_stores):
+    """The CNN's 4-d weights are channels_last (oneDNN's fastest CPU layout) from construction and after
+    load_state_dict, and it computes what the same weights compute in the default layout."""
+    pool, _ = tiny_stores
+    net = build_classifier(TrainConfig.of(model="cnn"), pool.image_shape, 3).eval()
+    reloaded = build_classifier(TrainConfig.of(model="cnn"), pool.image_shape, 3).eval()
+    reloaded.load_state_dict(net.state_dict())
+    conv = [m for m in reloaded.modules() if isinstance(m, torch.nn.Conv2d)][1]  # 16 -> 32: layouts differ
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    x = torch.rand(6, *pool.image_shape)
+    plain = net.head(torch.relu(net.fc(torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(
+        torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(
+            x, net.conv[0].weight.contiguous(), net.conv[0].bias, padding=1)), 2),
+        net.conv[3].weight.contiguous(), net.conv[3].bias, padding=1)), 2).flatten(1))))
+    torch.testing.assert_close(reloaded(x), plain, rtol=1e-4, atol=1e-5)

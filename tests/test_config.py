@@ -213,7 +213,7 @@ def test_paper_presets_follow_table_1(name):
     native = {"mnist": 10, "cifar10": 10, "svhn": 10, "celeba": 2}  # classes a source has (lsun: named)
     assert (len(exp["data"]["classes"]) if exp["data"]["classes"] else native[source]) == classes
     assert exp["classifier"]["model"] == model and sorted(exp["matching"]["spaces"]) == sorted(spaces)
-    assert exp["matching"]["pca_dims"] == 50 and exp["asal"]["steps"] == 100
+    assert exp["matching"]["pca_dims"] == 50 and exp["asal"]["steps"] == 100 and exp["asal"]["tolerance"] == 0
     assert (exp["gan"]["consistency"] > 0) == (gan == "WGAN-CT")
     assert {"random", "max-entropy", "full"} | PAPER_STRATEGIES[name] == set(exp["strategies"])
 

@@ -131,7 +131,9 @@ def changed_on_purpose(part: str, expected: pd.DataFrame) -> pd.DataFrame:
 
 
 def assert_same(found: dict, prefix: str) -> None:
-    """Integers and strings exactly; floats to 1e-9 relative (they are equal here unless an operation moved)."""
+    """Integers and strings exactly; floats to 1e-5 relative. They were equal to 1e-9 until the CNN went
+    channels_last (issue 19): a float32 entropy or distance then moved by up to 2e-6 relative, while every
+    choice, label and accuracy stayed the same."""
     for part in ("rows", "indices"):
         expected = changed_on_purpose(part, pd.read_csv(GOLDEN_DIR / f"{prefix}_{part}.csv"))
         got = found[part].reset_index(drop=True)
@@ -139,7 +141,7 @@ def assert_same(found: dict, prefix: str) -> None:
         got = got[list(expected.columns)]
         key = ["exp", "strategy", "seed"] + (["cycle"] if part == "rows" else [])
         got, expected = (f.sort_values(key, kind="stable").reset_index(drop=True) for f in (got, expected))
-        pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-9, atol=0, obj=f"{prefix} {part}")
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-5, atol=0, obj=f"{prefix} {part}")
     golden = GOLDEN_DIR / f"{prefix}_extras.npz"
     if golden.exists():
         with np.load(golden, allow_pickle=False) as fh:
