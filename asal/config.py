@@ -149,6 +149,14 @@ def validate_slice(obj: dict, section: str, where: str = "--params") -> dict:
     return _validate(obj, body, f"{where} [{section}]")
 
 
+def data_identity(data: dict) -> dict:
+    """The data slice that decides a pool: without ``grow_to`` and ``augment`` while ``grow_to`` is null, so
+    that pools made before those keys existed keep their identity and are not made again."""
+    if data.get("grow_to") is not None:
+        return data
+    return {key: value for key, value in data.items() if key not in ("grow_to", "augment")}
+
+
 def experiment(config: dict, name: str) -> dict:
     try:
         return config["experiments"][name]

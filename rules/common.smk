@@ -4,6 +4,7 @@ import json
 import re
 
 from asal import paths
+from asal.config import data_identity
 from asal.settings import FullConfig, TrainConfig
 from asal.strategies import REGISTRY
 from asal.strategies import spec as strategy_spec
@@ -31,8 +32,8 @@ def get_experiment(wildcards):
 
 
 def get_data_params(wildcards):
-    """The data slice, as canonical JSON: the only config prepare_data depends on."""
-    return as_json(get_experiment(wildcards)["data"])
+    """The data slice, as canonical JSON: the only config prepare_data depends on (asal.config.data_identity)."""
+    return as_json(data_identity(get_experiment(wildcards)["data"]))
 
 
 def get_data_files(wildcards):

