@@ -43,6 +43,7 @@ from sklearn.decomposition import PCA
 from torch.utils.flop_counter import FlopCounterMode
 
 from asal.data import read_split
+from asal.data.augment import augment as augment_rows
 from asal.device import set_threads
 from asal.features import load_extractor
 from asal.images import to_float
@@ -99,20 +100,10 @@ def median_time(fn, repeats: int) -> float:
 
 
 def augment(images: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` augmented copies of random ``images`` (M, H, W) uint8: shift by up to 2 px, flip, +-8 noise."""
+    """``n`` augmented copies of random ``images`` (M, H, W) uint8: shift by up to 2 px, flip, +-8 noise
+    (the package's ``data.grow_to`` augmentation, :func:`asal.data.augment.augment`)."""
     src = images[rng.integers(0, len(images), n)]
-    padded = np.pad(src, ((0, 0), (2, 2), (2, 2)))
-    h, w = images.shape[1:]
-    out = np.empty_like(src)
-    shifts = rng.integers(0, 5, (n, 2))
-    for dy in range(5):
-        for dx in range(5):
-            rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
-            out[rows] = padded[rows, dy : dy + h, dx : dx + w]
-    flip = rng.random(n) < 0.5
-    out[flip] = out[flip, :, ::-1]
-    noisy = out.astype(np.int16) + rng.integers(-8, 9, out.shape, dtype=np.int16)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    return augment_rows(src[:, None], rng, shift=2, flip=True, noise=8)[:, 0]
 
 
 def raw_features(images: np.ndarray) -> np.ndarray:
