@@ -147,17 +147,21 @@ def plot(runs: pd.DataFrame, out_png: Path, title: str) -> None:
     import seaborn as sns
 
     mean = runs.groupby(["strategy", "n_labelled"]).test_accuracy.mean().unstack(0) * 100  # (sizes, variants)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    against_random = "random" in mean
+    fig, axes = plt.subplots(1, 1 + against_random, figsize=(6 + 6 * against_random, 4.6), layout="constrained",
+                             squeeze=False)
+    left, right = axes[0, 0], axes[0, -1]
     colours = dict(zip(mean.columns, sns.color_palette("tab20" if mean.shape[1] > 10 else "colorblind", mean.shape[1])))
     for variant in mean.columns:
         style = dict(color=colours[variant], lw=2.2 if variant.startswith("asal-plus") else 1.3,
                      ls="--" if variant in ("random", "max-entropy") else "-")
         left.plot(mean.index, mean[variant], label=variant, **style)
-        if "random" in mean:
+        if against_random:
             right.plot(mean.index, mean[variant] - mean["random"], **style)
     left.set(xlabel="labelled samples", ylabel="test accuracy (%)", title=f"{title}: mean over seeds")
-    right.set(xlabel="labelled samples", ylabel="accuracy minus random's (points)", title="against random")
-    right.axhline(0, color="grey", lw=0.8)
+    if against_random:
+        right.set(xlabel="labelled samples", ylabel="accuracy minus random's (points)", title="against random")
+        right.axhline(0, color="grey", lw=0.8)
     left.legend(fontsize=7, ncol=2)
     fig.savefig(out_png, dpi=130)
     plt.close(fig)

@@ -58,7 +58,7 @@ def test_table_measures_the_gap_closed_against_random_and_max_entropy(tmp_path):
     assert out.index[0] == "max-entropy"  # best first
 
 
-def test_paired_sets_each_variant_against_its_fixed_step_twin_seed_by_seed():
+def test_paired_sets_each_variant_against_its_fixed_step_twin_seed_by_seed(tmp_path):
     rows = []
     for strategy, gain, steps in (("asal-raw", 0.02, 30.0), ("asal-raw 100 steps", 0.0, 100.0), ("random", 0.0, np.nan)):
         for seed in (0, 1):
@@ -67,6 +67,9 @@ def test_paired_sets_each_variant_against_its_fixed_step_twin_seed_by_seed():
                              "test_accuracy": 0.5 + 0.1 * cycle + (gain * seed) * (cycle > 0),
                              "ascent_steps": steps, "select_seconds": steps / 100})
     pairs = ablation.paired(pd.DataFrame(rows)).set_index("seed")
+    png = tmp_path / "pairs.png"  # without random there is no "against random" panel: half the width
+    ablation.plot(pd.DataFrame(rows).query("strategy != 'random'"), png, "tiny")
+    assert int.from_bytes(png.read_bytes()[16:20], "big") == 6 * 130
     assert list(pairs.variant) == ["asal-raw", "asal-raw"]
     assert pairs.at[0, "final_diff"] == 0 and pairs.at[1, "final_diff"] == pytest.approx(2.0)  # points
     assert pairs.at[1, "mean_diff"] == pytest.approx(2.0)
