@@ -373,8 +373,11 @@ def summary_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def best_asal(frame: pd.DataFrame, n: int, networks: str = "small-28x28") -> pd.Series:
-    """The fastest ASAL total at pool size ``n`` among indexes with recall@1 >= 0.95 (exact ones have 1)."""
+def best_asal(frame: pd.DataFrame, n: int, networks: str | None = None) -> pd.Series:
+    """The fastest ASAL total at pool size ``n`` among indexes with recall@1 >= 0.95 (exact ones have 1), with
+    ``networks`` (default: small-28x28 where it was measured, else the first networks measured)."""
+    measured = frame.networks.dropna().unique().tolist()
+    networks = networks or ("small-28x28" if "small-28x28" in measured else measured[0])
     totals = frame[(frame.pool_size == n) & (frame.networks == networks) & (frame.part == "total")
                    & frame.method.str.startswith("asal-") & (frame.recall_at_1 >= 0.95)]
     return totals.loc[totals.seconds.idxmin()]
