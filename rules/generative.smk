@@ -19,7 +19,7 @@ rule train_gan:
         "benchmarks/train_gan/{exp}.tsv"
     params:
         gan=get_gan_params,
-    threads: TRAIN_THREADS
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
@@ -43,7 +43,7 @@ rule train_oracle:
         "benchmarks/train_oracle/{exp}.tsv"
     params:
         oracle=get_oracle_params,
-    threads: TRAIN_THREADS
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
@@ -98,7 +98,7 @@ rule train_autoencoder:
         "benchmarks/train_autoencoder/{exp}.tsv"
     params:
         autoencoder=get_autoencoder_params,
-    threads: TRAIN_THREADS
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
@@ -124,7 +124,7 @@ rule invert_gan:
         "benchmarks/invert_gan/{exp}.tsv"
     params:
         latent=get_latent_params,
-    threads: TRAIN_THREADS
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
