@@ -10,11 +10,11 @@ import numpy as np
 from ..config import data_identity
 from ..errors import BadConfig, BadData
 from ..files import atomic_path
+from .augment import write_grown_pool
 from .celeba import load_celeba
 from .cifar import load_cifar10
 from .lsun import prepare_lsun
 from .mnist import DEFAULT_MNIST_PATH, load_mnist
-from .augment import write_grown_pool
 from .store import subsample, write_split
 from .svhn import load_svhn
 from .user_formats import load_idx, load_imagefolder, load_npz
