@@ -10,7 +10,7 @@ SET_THREADS := $(if $(filter 1 2,$(CORES)),--set-threads train_gan=1 train_oracl
 TARGET ?= $(addprefix results/mnist10/,accuracy.pdf accuracy.png entropy.pdf entropy.png timings.pdf timings.png \
 	samples.png tables.html config.yaml)
 
-.PHONY: run test lint install unlock report bench-selection bench-asal-plus clean-results
+.PHONY: run scale test lint install unlock report bench-selection bench-asal-plus clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,12 @@ install: $(VENV)/.installed
 
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake $(SET_THREADS) --cores $(CORES) $(TARGET)
+
+# The 16M-image pool of config/scale/mnist16m.yaml, end to end (docs/scale: time, memory and disk it takes).
+SCALE_TARGET := $(addprefix results/mnist16m/,accuracy.pdf accuracy.png timings.pdf timings.png tables.html config.yaml)
+scale: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake $(SCALE_TARGET) $(SET_THREADS) --cores $(CORES) \
+		--configfile config/scale/mnist16m.yaml
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q

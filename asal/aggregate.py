@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadData
-from .runfiles import DIAGNOSTICS, ROW_COLUMNS
+from .runfiles import DIAGNOSTICS, IO_COLUMNS, ROW_COLUMNS
 from .strategies import is_bound
 
 
@@ -20,10 +20,10 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
             frame = pd.read_csv(path)
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise BadData(f"{path}: not a readable run CSV ({exc})") from None
-        missing = set(ROW_COLUMNS) - set(frame.columns) - set(DIAGNOSTICS)
+        missing = set(ROW_COLUMNS) - set(frame.columns) - set(DIAGNOSTICS) - set(IO_COLUMNS)
         if missing:
             raise BadData(f"{path}: missing column(s) {sorted(missing)}")
-        # Diagnostics a run predates are NaN. A cycle whose queries were all skipped leaves a row with the
+        # Diagnostics and I/O columns a run predates are NaN. A cycle whose queries were all skipped leaves a row with the
         # labelled count of the one before: the later model, trained on the same labels, stands for it.
         frames.append(frame.reindex(columns=ROW_COLUMNS).drop_duplicates(["strategy", "seed", "n_labelled"], keep="last"))
     if not frames:

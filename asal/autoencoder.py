@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 from torchvision.utils import save_image
 
-from .data import ImageStore
+from .data import ImageStore, training_sample
 from .files import atomic_path
 from .images import to_float
 from .models.autoencoder import ConvAutoencoder
@@ -25,7 +25,9 @@ def train_autoencoder(
     cfg: AutoencoderConfig, pool: ImageStore, test: ImageStore, out: str | Path, *, device: torch.device,
     recon_png: str | Path, metrics_json: str | Path, log_every_seconds: float = 30.0,
 ) -> dict:
-    """Minimise the pixel MSE on the pool; write the model, a reconstruction grid and the test MSE."""
+    """Minimise the pixel MSE on the pool (a seeded sample of a pool too large for memory,
+    :func:`asal.data.training_sample`); write the model, a reconstruction grid and the test MSE."""
+    pool = training_sample(pool, cfg.seed)
     torch.manual_seed(cfg.seed)
     model = ConvAutoencoder(pool.image_shape, cfg.code_dim).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

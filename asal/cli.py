@@ -131,14 +131,13 @@ def model_commands(sub) -> None:
             config=True, files=stores, required=stores, device=True, outputs={
                 **model, "reconstructions": "PNG of test images and reconstructions",
                 "metrics": "test reconstruction MSE (JSON)"})
-    p = command(sub, "extract-features", run.cmd_extract_features, "stream the pool through a feature extractor into "
-                "HDF5", files=("pool",), required=("pool",), outputs={"out": "features (HDF5)"}, device=True)
+    p = command(sub, "project-features", run.cmd_project_features, "the pool in a matching space: PCA fitted on a "
+                "sample of its features, then the pool streamed through extractor and PCA", config=True,
+                files=("pool",), required=("pool",), outputs={"out": "PCA arrays and the projected pool (HDF5)"},
+                device=True)
     p.add_argument("--space", required=True, choices=SPACES)
     p.add_argument("--model", help="autoencoder.pt for auto, gan.pt for disc; none for raw")
-    p.add_argument("--batch-size", type=int, default=1000)
-    p = command(sub, "fit-pca", run.cmd_fit_pca, "fit PCA on pool features and project the pool", config=True,
-                outputs={"out": "PCA arrays and projected pool (HDF5)"}, device=False)
-    p.add_argument("--features", required=True, help="the extract-features output")
+    p.add_argument("--batch-size", type=int, default=1000, help="pool images through the extractor at once")
     p = command(sub, "build-index", run.cmd_build_index, "build a nearest-neighbour index on the projected pool",
                 config=True, files=("pca",), required=("pca",), outputs={"out": "the index"}, device=False)
     p.add_argument("--kind", required=True, choices=INDEX_CHOICES,

@@ -173,20 +173,13 @@ def cmd_train_autoencoder(args):
                       args.out, device=device_of(args), recon_png=args.reconstructions, metrics_json=args.metrics)
 
 
-def cmd_extract_features(args):
-    from .features import extract_pool_features, load_extractor
-
-    extractor = load_extractor(args.space, args.model, device_of(args))
-    extract_pool_features(extractor, args.pool, args.out, batch_size=args.batch_size)
-
-
-def cmd_fit_pca(args):
-    from .device import set_threads
-    from .matching import fit_pca
+def cmd_project_features(args):
+    from .features import load_extractor, project_pool
 
     cfg = section(args, "matching")
-    set_threads(args.threads)
-    fit_pca(args.features, args.out, dims=cfg["pca_dims"], seed=cfg["seed"], max_fit_samples=cfg["pca_fit_samples"])
+    extractor = load_extractor(args.space, args.model, device_of(args))
+    project_pool(extractor, args.pool, args.out, dims=cfg["pca_dims"], seed=cfg["seed"],
+                 max_fit_samples=cfg["pca_fit_samples"], batch_size=args.batch_size)
 
 
 def cmd_build_index(args):

@@ -1,8 +1,11 @@
-"""ASAL's fixed feature spaces (paper section 3.2): raw pixels, the autoencoder's code, the critic's features.
+"""ASAL's fixed feature spaces (paper section 3.2): raw pixels, the autoencoder's code, the critic's features,
+each reduced by PCA.
 
 A :class:`FeatureExtractor` maps float images (B, C, H, W) in [0, 1] to (B, d) float32 features. It is the one
-code path for pool images (here, streamed to HDF5) and for synthetic images (in ASAL's selection), so both
-land in exactly the same space.
+code path for pool images (here, streamed through the PCA into the matching space) and for synthetic images
+(in ASAL's selection), so both land in exactly the same space. Full-width pool features are never written:
+nothing but the PCA reads them, and recomputing them costs less than storing them at the sizes where they
+would fit (docs/scale).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import torch
 from . import __version__
 from .autoencoder import load_autoencoder
 from .errors import BadConfig, BadData
+from .data.rows import StoredRows
 from .files import atomic_path, config_hash
+from .matching import PCAProjection, fit_pca, pca_fit_rows
 from .paths import FEATURE_MODELS, SPACES
 from .wgan import load_gan
 
 log = logging.getLogger(__name__)
-
 
 
 class FeatureExtractor:
@@ -61,37 +65,71 @@ def load_extractor(space: str, model_path: str | Path | None, device: torch.devi
     return FeatureExtractor(space, critic.features, device, provenance)
 
 
-def extract_pool_features(
-    extractor: FeatureExtractor, pool_path: str | Path, out: str | Path, *, batch_size: int = 1000,
-    log_every_seconds: float = 30.0,
-) -> tuple[int, int]:
-    """Stream the pool through ``extractor`` into ``out`` (HDF5 ``features`` (N, d) float32); return (N, d).
+def project_pool(
+    extractor: FeatureExtractor, pool_path: str | Path, out: str | Path, *, dims: int, seed: int = 0,
+    max_fit_samples: int = 100_000, batch_size: int = 1000, log_every_seconds: float = 30.0,
+) -> PCAProjection:
+    """The pool in ASAL's matching space: fit PCA on the features of a seeded sample of the pool (all of it up
+    to ``max_fit_samples``), then stream the pool through the extractor and the projection.
 
-    Memory is bounded by the batch: images are read and features written one batch at a time.
+    Writes ``out`` (HDF5): the PCA's arrays (:meth:`PCAProjection.save_arrays`) and ``projected`` (N, dims)
+    float32, row i the pool's ``pool_idx`` i. Memory holds the fit sample's features (m, d), never the pool's:
+    at 16M MNIST images, 784 raw features each would be 50 GB. When the sample is the whole pool its features
+    are projected as they are; else the pool is read twice (the sample, then every row in order).
     """
     pool_path = Path(pool_path)
     if not pool_path.exists():
         raise BadData(f"{pool_path}: no such file (run `asal prepare-data` first)")
-    with h5py.File(pool_path, "r") as src, atomic_path(out) as tmp, h5py.File(tmp, "w") as dst:
-        images = src["images"]
+    started = time.perf_counter()
+    with h5py.File(pool_path, "r") as src:
+        images = StoredRows(src["images"])
         n = len(images)
-        started = last_log = time.perf_counter()
-        feats = None
-        for start in range(0, n, batch_size):
-            batch = torch.from_numpy(images[start : start + batch_size]).float().div_(255.0)
-            f = extractor(batch).cpu().numpy().astype(np.float32)  # (B, d)
-            if feats is None:
-                feats = dst.create_dataset("features", shape=(n, f.shape[1]), dtype=np.float32,
-                                           chunks=(min(n, 1024), f.shape[1]))
-            feats[start : start + len(f)] = f
-            now = time.perf_counter()
-            if now - last_log >= log_every_seconds:
-                rate = (start + len(f)) / (now - started)
-                log.info("%s features: %d/%d images, %.0f images/s, ETA %.0fs", extractor.space, start + len(f), n,
-                         rate, (n - start - len(f)) / rate)
-                last_log = now
-        dst.attrs.update(space=extractor.space, pool=str(pool_path), pool_config_hash=src.attrs["config_hash"],
-                         asal_version=__version__, **extractor.provenance)
-        dims = feats.shape
-    log.info("wrote %s: %s features of %d images in %.1fs", out, dims[1], dims[0], time.perf_counter() - started)
-    return dims
+        fit_rows = pca_fit_rows(n, max_fit_samples, seed)
+        progress = Progress(f"{extractor.space} features for PCA", len(fit_rows), log_every_seconds)
+        fit_features = np.concatenate([progress.step(extract(extractor, images[fit_rows[i : i + batch_size]]))
+                                       for i in range(0, len(fit_rows), batch_size)])  # (m, d)
+        projection = fit_pca(fit_features, dims, seed=seed, where=str(pool_path))
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as dst:
+            projection.save_arrays(dst)
+            projected = dst.create_dataset("projected", shape=(n, dims), dtype=np.float32, chunks=(min(n, 4096), dims))
+            if len(fit_rows) == n:
+                for i in range(0, n, PROJECT_BATCH):
+                    projected[i : i + PROJECT_BATCH] = projection.transform(fit_features[i : i + PROJECT_BATCH])
+            else:
+                progress = Progress(f"{extractor.space} pool projected", n, log_every_seconds)
+                for i in range(0, n, batch_size):
+                    projected[i : i + batch_size] = progress.step(projection.transform(extract(extractor, images[i : i + batch_size])))
+            dst.attrs.update(space=extractor.space, pool=str(pool_path), pool_config_hash=src.attrs["config_hash"],
+                             dims=dims, features=fit_features.shape[1], fit_samples=len(fit_rows),
+                             asal_version=__version__, **extractor.provenance)
+    log.info("wrote %s: %s features of %d images projected to %d dims (PCA on %d, explained variance %.3f) in %.1fs",
+             out, fit_features.shape[1], n, dims, len(fit_rows), projection.explained_variance_ratio_.sum(),
+             time.perf_counter() - started)
+    return projection
+
+
+#: Rows projected at once from features already in memory.
+PROJECT_BATCH = 10_000
+
+
+def extract(extractor: FeatureExtractor, images: np.ndarray) -> np.ndarray:
+    """uint8 images (B, C, H, W) -> features (B, d) float32 on the host."""
+    return extractor(torch.from_numpy(images).float().div_(255.0)).cpu().numpy().astype(np.float32, copy=False)
+
+
+class Progress:
+    """Logs ``what``: rows done of ``total``, the rate and the time left, at most every ``every`` seconds."""
+
+    def __init__(self, what: str, total: int, every: float):
+        self.what, self.total, self.every, self.done = what, total, every, 0
+        self.started = self.last = time.perf_counter()
+
+    def step(self, rows: np.ndarray) -> np.ndarray:
+        self.done += len(rows)
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            rate = self.done / (now - self.started)
+            log.info("%s: %d/%d, %.0f images/s, ETA %.0fs", self.what, self.done, self.total, rate,
+                     (self.total - self.done) / rate)
+            self.last = now
+        return rows

@@ -213,13 +213,22 @@ def cycles_left(state: RunState, strategy: Strategy, settings: RunSettings) -> i
     """The cycles still to run if the annotator answers every query: the selecting ones and the last."""
     if state.finished:
         return 0
-    return 1 + -(-(settings.al.budget - state.n_annotated) // settings.al.new)
+    left = -(-(settings.al.budget - state.n_annotated) // settings.al.new)
+    cap = max_selections(strategy, settings)
+    return 1 + (left if cap is None else min(left, cap - len(state.rows)))
+
+
+def max_selections(strategy: Strategy, settings: RunSettings) -> int | None:
+    """How many cycles may select before the budget: ``scan.max_cycles`` for a strategy that declares the
+    ``scan`` section (the pool scans), else no limit."""
+    return settings.scan.max_cycles if "scan" in strategy.spec.sections else None
 
 
 def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: Annotator, pool: ImageStore,
               settings: RunSettings, *, seed: int, device: torch.device, batch_size: int) -> dict:
     """One cycle: train, evaluate, and unless the budget is reached, select and annotate; its row is appended."""
     cycle = len(state.rows)
+    reads = (pool.images.rows_read, pool.images.read_seconds) if pool.on_disk else None
     labelled_idx, labels = state.labelled()
     if len(labelled_idx) + state.n_synthetic == 0:
         raise PoolExhausted(f"cycle {cycle} of {strategy.name} seed {seed} has nothing to train on: the annotator "
@@ -230,6 +239,11 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
     row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
                train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
     n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
+    cap = max_selections(strategy, settings)
+    if cap is not None and cycle >= cap:
+        n_new = 0
+        log.info("%s seed %d: stopping after %d selections (scan.max_cycles) at %d labelled", strategy.name, seed,
+                 cap, state.n_annotated)
     if strategy.labels_pool:  # skipped samples are never offered again, so the pool may run out first
         n_new = min(n_new, len(pool) - len(state.taken))
         if n_new == 0 and state.n_annotated < settings.al.budget:
@@ -248,5 +262,7 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
         row.update(selection.stats, **answer.stats, n_selected=answer.n_annotated,
                    selected_entropy=learner.selected_entropy(model, selection))
         state.record(selection, answer, cycle + 1)
+    if reads is not None:
+        row.update(pool_rows_read=pool.images.rows_read - reads[0], read_seconds=pool.images.read_seconds - reads[1])
     state.rows.append(row)
     return row

@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KDTree
 
-from . import __version__
 from .errors import BadConfig, BadData
 from .files import atomic_path
 from .paths import INDEX_KINDS
@@ -34,9 +33,11 @@ log = logging.getLogger(__name__)
 class PCAProjection:
     """F_PCA(x) = (x - mean) @ components.T: (n, d) float32 -> (n, dims) float32."""
 
-    def __init__(self, mean: np.ndarray, components: np.ndarray, explained_variance_ratio: np.ndarray):
+    def __init__(self, mean: np.ndarray, components: np.ndarray, explained_variance_ratio: np.ndarray,
+                 explained_variance: np.ndarray | None = None):
         self.mean_, self.components_ = mean.astype(np.float32), components.astype(np.float32)
         self.explained_variance_ratio_ = explained_variance_ratio
+        self.explained_variance_ = explained_variance
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, np.float32) - self.mean_) @ self.components_.T
@@ -45,41 +46,34 @@ class PCAProjection:
         """A digest of the projection itself, so a refitted PCA at the same path is told apart."""
         return hashlib.sha256(self.mean_.tobytes() + self.components_.tobytes()).hexdigest()[:16]
 
+    def save_arrays(self, fh: h5py.File) -> None:
+        """Write ``mean`` (d,), ``components`` (dims, d), ``explained_variance`` and ``explained_variance_ratio``
+        (dims,) into an open HDF5 file."""
+        fh["mean"], fh["components"] = self.mean_, self.components_
+        fh["explained_variance"] = np.asarray(self.explained_variance_, np.float32)
+        fh["explained_variance_ratio"] = np.asarray(self.explained_variance_ratio_, np.float32)
+
     @classmethod
     def load(cls, path: str | Path) -> "PCAProjection":
         with h5py.File(path, "r") as fh:
             return cls(fh["mean"][()], fh["components"][()], fh["explained_variance_ratio"][()])
 
 
-def fit_pca(features_path: str | Path, out: str | Path, *, dims: int, seed: int = 0, max_fit_samples: int = 100_000,
-            batch_size: int = 10_000) -> PCAProjection:
-    """Fit PCA on (a seeded sample of at most ``max_fit_samples`` of) the pool features, project them all.
+def pca_fit_rows(n: int, max_fit_samples: int, seed: int) -> np.ndarray:
+    """The sorted rows (m,) of ``n`` that PCA is fitted on: all, or a seeded sample of ``max_fit_samples``."""
+    if n <= max_fit_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_fit_samples, replace=False))
 
-    Writes ``mean`` (d,), ``components`` (dims, d), ``explained_variance`` and ``explained_variance_ratio``
-    (dims,), and ``projected`` (N, dims) float32, the pool in the matching space.
-    """
-    with h5py.File(features_path, "r") as src:
-        feats = src["features"]
-        n, d = feats.shape
-        if dims > min(n, d):
-            raise BadConfig(f"matching.pca_dims = {dims} exceeds the {d} features x {n} samples of {features_path}")
-        rows = np.arange(n) if n <= max_fit_samples else np.sort(np.random.default_rng(seed).choice(n, max_fit_samples, replace=False))
-        t0 = time.perf_counter()
-        pca = PCA(n_components=dims, svd_solver="full" if d <= 1000 else "randomized", random_state=seed)
-        pca.fit(feats[rows] if len(rows) < n else feats[()])
-        projection = PCAProjection(pca.mean_, pca.components_, pca.explained_variance_ratio_)
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as dst:
-            dst["mean"], dst["components"] = pca.mean_.astype(np.float32), pca.components_.astype(np.float32)
-            dst["explained_variance"] = pca.explained_variance_.astype(np.float32)
-            dst["explained_variance_ratio"] = pca.explained_variance_ratio_.astype(np.float32)
-            projected = dst.create_dataset("projected", shape=(n, dims), dtype=np.float32, chunks=(min(n, 4096), dims))
-            for start in range(0, n, batch_size):
-                projected[start : start + batch_size] = projection.transform(feats[start : start + batch_size])
-            dst.attrs.update(features=str(features_path), space=src.attrs.get("space", ""), dims=dims,
-                             fit_samples=len(rows), asal_version=__version__)
-    log.info("PCA %d -> %d dims on %d of %d samples in %.1fs; explained variance %.3f", d, dims, len(rows), n,
-             time.perf_counter() - t0, projection.explained_variance_ratio_.sum())
-    return projection
+
+def fit_pca(features: np.ndarray, dims: int, *, seed: int = 0, where: str = "the pool") -> PCAProjection:
+    """PCA of ``features`` (m, d) to ``dims`` dimensions (scikit-learn: exact up to 1,000 features, randomised
+    above, seeded)."""
+    m, d = features.shape
+    if dims > min(m, d):
+        raise BadConfig(f"matching.pca_dims = {dims} exceeds the {d} features x {m} samples of {where}")
+    pca = PCA(n_components=dims, svd_solver="full" if d <= 1000 else "randomized", random_state=seed).fit(features)
+    return PCAProjection(pca.mean_, pca.components_, pca.explained_variance_ratio_, pca.explained_variance_)
 
 
 def read_projected(path: str | Path) -> np.ndarray:

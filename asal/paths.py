@@ -20,7 +20,7 @@ FILES = {
                     "warns if the GAN failed its quality gate"),
     "codes": ("features/{exp}/latent.h5", "the invert-gan output: latent codes of the pool and test images"),
     "features_model": (None, "the model of a feature space: autoencoder.pt for auto, gan.pt (its critic) for disc"),
-    "pca": ("features/{exp}/{space}_pca.h5", "the fit-pca output of a feature space"),
+    "pca": ("features/{exp}/{space}_pca.h5", "the project-features output: a space's PCA and the projected pool"),
     "index": ("features/{exp}/{space}_{index}.index", "the build-index output on that PCA"),
 }
 #: The files a strategy may read (the others are every run's, or pre-processing's).

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ImageStore
+from .data import ImageStore, training_sample
 from .files import atomic_path
 from .images import quantise
 from .models.classifiers import build_classifier, predict_proba, train_classifier
@@ -27,6 +27,9 @@ CONFIDENT = 0.9
 
 def train_oracle(cfg: TrainConfig, pool: ImageStore, test: ImageStore, out: str | Path, metrics_json: str | Path,
                  *, device: torch.device, seed: int = 0) -> dict:
+    """Train the oracle on the pool's labels (a seeded sample of a pool too large for memory,
+    :func:`asal.data.training_sample`); write it and its test accuracy."""
+    pool = training_sample(pool, seed)
     model = train_classifier(cfg, pool.images, pool.labels, pool.n_classes, seed=seed, device=device)
     accuracy = float((predict_proba(model, test.images, device=device).argmax(1) == test.labels).mean())
     with atomic_path(out) as tmp:

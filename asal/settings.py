@@ -99,6 +99,14 @@ class BaldConfig(Section):
 
 
 @dataclass(frozen=True)
+class ScanConfig(Section):
+    """The ``scan`` section: where a pool scan stops before the budget."""
+
+    schema_def: ClassVar[str] = "scan"
+    max_cycles: int | None
+
+
+@dataclass(frozen=True)
 class FullConfig(Section):
     """The ``full`` section: how long the fully supervised bound trains, sized from the pool unless ``steps``."""
 
@@ -196,7 +204,7 @@ class AutoencoderConfig(Section):
 
 #: The sections an AL run may read, by name.
 RUN_SECTIONS = {"classifier": TrainConfig, "al": AlConfig, "asal": AsalConfig, "asal_plus": AsalPlusConfig,
-                "bald": BaldConfig, "full": FullConfig, "adba": AdbaConfig}
+                "bald": BaldConfig, "full": FullConfig, "adba": AdbaConfig, "scan": ScanConfig}
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,7 @@ class RunSettings:
     bald: BaldConfig
     full: FullConfig
     adba: AdbaConfig
+    scan: ScanConfig
 
     @classmethod
     def of(cls, sections: dict | None = None, *, strategy: str | None = None, where: str = "--params") -> RunSettings:

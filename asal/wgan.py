@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.utils import save_image
 
-from .data import ImageStore
+from .data import ImageStore, training_sample
 from .files import atomic_path, config_hash
 from .models.gan import ARCHS, Critic, Generator
 from .settings import GanConfig
@@ -207,9 +207,10 @@ def train_gan(
 ) -> GanTrainer:
     """Train (or resume, or extend) a WGAN on ``pool``; write the model, a sample grid and the loss history.
 
-    The final state stays in the checkpoint beside ``out``, so a later, longer run continues from it.
+    The final state stays in the checkpoint beside ``out``, so a later, longer run continues from it. A pool
+    larger than :data:`asal.data.store.TRAINING_SAMPLE_BYTES` is sampled (:func:`asal.data.training_sample`).
     """
-    trainer = GanTrainer(cfg, pool, device)
+    trainer = GanTrainer(cfg, training_sample(pool, cfg.seed), device)
     ckpt = gan_checkpoint_path(out)
     trainer.try_resume(ckpt)
     first, started, last_log = trainer.iteration, time.perf_counter(), time.perf_counter()

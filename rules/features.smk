@@ -1,36 +1,15 @@
-rule extract_features:
+rule project_features:
     input:
         unpack(get_feature_inputs),
     output:
-        "features/{exp}/{space}.h5",
-    log:
-        "logs/extract_features/{exp}_{space}.log",
-    benchmark:
-        "benchmarks/extract_features/{exp}_{space}.tsv"
-    params:
-        model=get_feature_model_arg,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/asal.yaml"
-    shell:
-        "asal extract-features --space {wildcards.space} --pool {input.pool} {params.model}"
-        " --out {output} --threads {threads} 2> {log}"
-
-
-rule fit_pca:
-    input:
-        "features/{exp}/{space}.h5",
-    output:
         PATHS["pca"],
     log:
-        "logs/fit_pca/{exp}_{space}.log",
+        "logs/project_features/{exp}_{space}.log",
     benchmark:
-        "benchmarks/fit_pca/{exp}_{space}.tsv"
+        "benchmarks/project_features/{exp}_{space}.tsv"
     params:
         pca=get_pca_params,
+        model=get_feature_model_arg,
     threads: 1
     resources:
         mem_mb=8000,
@@ -38,7 +17,8 @@ rule fit_pca:
     conda:
         "../envs/asal.yaml"
     shell:
-        "asal fit-pca --params {params.pca:q} --features {input} --out {output} --threads {threads} 2> {log}"
+        "asal project-features --params {params.pca:q} --space {wildcards.space} --pool {input.pool} {params.model}"
+        " --out {output} --threads {threads} 2> {log}"
 
 
 rule build_index:

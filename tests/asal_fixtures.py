@@ -85,9 +85,9 @@ class StrategyWorld:
 
     def _files(self, exp: str) -> None:
         from asal.autoencoder import train_autoencoder
-        from asal.features import extract_pool_features, load_extractor
+        from asal.features import load_extractor, project_pool
         from asal.latent import encode_splits
-        from asal.matching import build_index, fit_pca
+        from asal.matching import build_index
         from asal.quality import gan_quality, train_oracle
         from asal.wgan import train_gan
 
@@ -106,11 +106,8 @@ class StrategyWorld:
                       LatentConfig.of(steps=2), device=CPU)
         for space in paths.SPACES:
             model = paths.path("features_model", exp, space=space)
-            features = self.root / f"features/{exp}/{space}.h5"
-            extract_pool_features(load_extractor(space, model and self.root / model, CPU), self._at("pool", exp),
-                                  features)
             pca = self._at("pca", exp, space=space)
-            fit_pca(features, pca, dims=4)
+            project_pool(load_extractor(space, model and self.root / model, CPU), self._at("pool", exp), pca, dims=4)
             build_index("flat", pca, self._at("index", exp, space=space, index="flat"))
 
     def settings(self, name: str) -> RunSettings:

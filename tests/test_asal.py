@@ -10,8 +10,8 @@ import torch
 from asal.config import validate_config, validate_slice
 from asal.data import ImageStore
 from asal.errors import BadConfig
-from asal.features import extract_pool_features, load_extractor
-from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, match_without_replacement
+from asal.features import load_extractor, project_pool
+from asal.matching import PCAProjection, build_index, load_index, make_index, match_without_replacement
 from asal.models.classifiers import LinearClassifier, train_classifier
 from asal.models.gan import ARCHS, Generator
 from asal.strategies.adversarial import (FixedSpace, frozen_for_ascent, mean_cosine_similarity, rerank_matches,
@@ -241,8 +241,7 @@ def test_synthetic_features_take_the_pool_code_path(tiny_stores, tmp_path):
     """A pool image fed back as a 'synthetic' sample lands on its own row of the stored pool features, at
     distance 0: extraction, PCA and index files are the ones the workflow writes."""
     pool, _ = tiny_stores
-    extract_pool_features(load_extractor("raw", None, CPU), pool.path, tmp_path / "raw.h5")
-    fit_pca(tmp_path / "raw.h5", tmp_path / "pca.h5", dims=5)
+    project_pool(load_extractor("raw", None, CPU), pool.path, tmp_path / "pca.h5", dims=5)
     build_index("flat", tmp_path / "pca.h5", tmp_path / "flat.index")
     space = FixedSpace(load_extractor("raw", None, CPU), PCAProjection.load(tmp_path / "pca.h5"),
                        load_index(tmp_path / "flat.index"))

@@ -15,7 +15,7 @@ from asal.data.mnist import MNIST_PICKLE_IN_WHEEL, load_mnist
 from asal.data.user_formats import load_idx, read_idx
 from asal.errors import BadConfig, BadData
 
-from conftest import data_slice, make_images, py2_style_dumps, write_mnist_pickle
+from conftest import data_slice, make_images, py2_style_dumps
 
 
 def run(tmp_path, **data):

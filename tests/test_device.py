@@ -23,7 +23,7 @@ def test_every_torch_stage_takes_its_device_from_asal_device(monkeypatch):
             monkeypatch.delenv("ASAL_DEVICE", raising=False)
         else:
             monkeypatch.setenv("ASAL_DEVICE", env)
-        return build_parser().parse_args(["extract-features", "--space", "raw", "--pool", "p.h5", "--out", "f.h5"]).device
+        return build_parser().parse_args(["project-features", "--space", "raw", "--pool", "p.h5", "--out", "f.h5"]).device
 
     assert device(None) == "auto"
     assert device("cpu") == "cpu" and device("cuda:1") == "cuda:1"

@@ -1,4 +1,5 @@
-"""Feature extraction (one code path for pool and synthetic images), PCA, and every index against brute force."""
+"""Feature extraction and projection (one code path for pool and synthetic images), PCA, and every index
+against brute force."""
 
 import h5py
 import numpy as np
@@ -7,8 +8,8 @@ import torch
 
 from asal.autoencoder import load_autoencoder, train_autoencoder
 from asal.errors import BadConfig
-from asal.features import extract_pool_features, load_extractor
-from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index
+from asal.features import load_extractor, project_pool
+from asal.matching import PCAProjection, build_index, fit_pca, load_index, make_index, pca_fit_rows
 from asal.wgan import load_gan, sample, train_gan
 from asal.settings import AutoencoderConfig, GanConfig, GanQualityConfig
 
@@ -44,20 +45,28 @@ def test_autoencoder_outputs(models):
 
 
 @pytest.mark.parametrize("space, model, dim", [("raw", None, 144), ("auto", "ae.pt", 64), ("disc", "gan.pt", 64 * 3 * 3)])
-def test_streamed_features_equal_one_batch_and_synthetic_path(models, tmp_path, space, model, dim):
+@pytest.mark.parametrize("fit_samples", [100, 10_000])  # a sample of the pool (two passes), or all of it (one)
+def test_streamed_projection_equals_project_after_extract(models, tmp_path, space, model, dim, fit_samples):
+    """project-features never holds the pool's features, yet writes what extracting them all, fitting the PCA
+    on the same rows and projecting would; a synthetic image takes the same path (the extractor, the PCA)."""
     tmp, pool, _ = models
     extractor = load_extractor(space, tmp / model if model else None, CPU)
-    assert extract_pool_features(extractor, tmp / "pool.h5", tmp_path / "a.h5", batch_size=7) == (len(pool), dim)
-    extract_pool_features(extractor, tmp / "pool.h5", tmp_path / "b.h5", batch_size=10_000)
-    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
-        np.testing.assert_allclose(a["features"][()], b["features"][()], atol=1e-5)
-        assert a.attrs["space"] == space and a["features"].dtype == np.float32
-        assert a.attrs["pool_config_hash"] == pool.config_hash
+    projection = project_pool(extractor, tmp / "pool.h5", tmp_path / "p.h5", dims=6, seed=3,
+                              max_fit_samples=fit_samples, batch_size=7)
+    feats = extractor(torch.from_numpy(pool.images[()]).float() / 255).numpy()  # (N, d), one batch
+    assert feats.shape == (len(pool), dim)
+    reference = fit_pca(feats[pca_fit_rows(len(pool), fit_samples, 3)], 6, seed=3)
+    with h5py.File(tmp_path / "p.h5") as fh:
+        np.testing.assert_allclose(fh["projected"][()], reference.transform(feats), atol=2e-4)
+        np.testing.assert_allclose(fh["components"][()], reference.components_, atol=1e-4)
+        assert fh.attrs["space"] == space and fh["projected"].dtype == np.float32 and fh.attrs["features"] == dim
+        assert fh.attrs["pool_config_hash"] == pool.config_hash and fh.attrs["fit_samples"] == min(fit_samples, len(pool))
         if model:
-            assert a.attrs["model"].endswith(model) and len(a.attrs["model_config_hash"]) == 16
-        stored = a["features"][:5]
-    direct = extractor(torch.from_numpy(pool.images[:5]).float() / 255).numpy()  # the path synthetic images take
-    np.testing.assert_allclose(stored, direct, atol=1e-5)
+            assert fh.attrs["model"].endswith(model) and len(fh.attrs["model_config_hash"]) == 16
+        stored = fh["projected"][:5]
+    assert PCAProjection.load(tmp_path / "p.h5").fingerprint() == projection.fingerprint()
+    direct = projection.transform(extractor(torch.from_numpy(pool.images[:5]).float() / 255).numpy())
+    np.testing.assert_allclose(stored, direct, atol=1e-4)
     generator, _, _ = load_gan(tmp / "gan.pt", CPU)
     assert extractor(sample(generator, 4, seed=0)).shape == (4, dim)
 
@@ -70,25 +79,20 @@ def test_space_and_model_must_agree(models):
         load_extractor("raw", tmp / "gan.pt", CPU)
 
 
-def test_pca_matches_sklearn_and_projects_everything(tmp_path):
+def test_pca_matches_sklearn(tmp_path):
     rng = np.random.default_rng(0)
     feats = (rng.normal(size=(500, 30)) @ rng.normal(size=(30, 30))).astype(np.float32)
-    with h5py.File(tmp_path / "f.h5", "w") as fh:
-        fh["features"] = feats
-    projection = fit_pca(tmp_path / "f.h5", tmp_path / "p.h5", dims=5, max_fit_samples=10_000, batch_size=64)
+    projection = fit_pca(feats, 5)
     from sklearn.decomposition import PCA
 
     reference = PCA(5, svd_solver="full").fit(feats)
     np.testing.assert_allclose(np.abs(projection.components_), np.abs(reference.components_), atol=1e-4)
-    loaded = PCAProjection.load(tmp_path / "p.h5")
-    with h5py.File(tmp_path / "p.h5") as fh:
-        np.testing.assert_allclose(fh["projected"][()], loaded.transform(feats), atol=1e-4)
-        assert fh["projected"].shape == (500, 5)
-    with pytest.raises(BadConfig, match="pca_dims = 40 exceeds"):
-        fit_pca(tmp_path / "f.h5", tmp_path / "q.h5", dims=40)
-    fit_pca(tmp_path / "f.h5", tmp_path / "s.h5", dims=5, max_fit_samples=200)  # fitted on a sample, projects all
-    with h5py.File(tmp_path / "s.h5") as fh:
-        assert fh["projected"].shape == (500, 5) and fh.attrs["fit_samples"] == 200
+    np.testing.assert_allclose(projection.explained_variance_, reference.explained_variance_, rtol=1e-4)
+    with pytest.raises(BadConfig, match="pca_dims = 40 exceeds the 30 features"):
+        fit_pca(feats, 40)
+    rows = pca_fit_rows(500, 200, seed=1)
+    assert len(rows) == 200 and np.all(np.diff(rows) > 0) and rows.tolist() == pca_fit_rows(500, 200, seed=1).tolist()
+    assert pca_fit_rows(150, 200, seed=1).tolist() == list(range(150))
 
 
 def brute_force(points, queries, k):

@@ -51,8 +51,8 @@ def test_every_preset_plans_its_table_1_row(tmp_path, monkeypatch):
         assert runs == expected, name
         assert {f"data/{name}/pool.h5", f"models/{name}/gan.pt", f"results/{name}/accuracy.pdf"} <= planned, name
         spaces = {s.split("-")[1] for s in exp["strategies"] if s.startswith("asal-")} - {"cls"}
-        features = {p for p in planned if re.fullmatch(rf"features/{re.escape(name)}/(raw|auto|disc)\.h5", p)}
-        assert features == {f"features/{name}/{space}.h5" for space in spaces}, name
+        features = {p for p in planned if re.fullmatch(rf"features/{re.escape(name)}/(raw|auto|disc)_pca\.h5", p)}
+        assert features == {f"features/{name}/{space}_pca.h5" for space in spaces}, name
     # mnist10-cpu stops the mnist10 preset at 2,000 labels: its runs' parameters say so.
     command = next(line for line in out.splitlines() if "--out results/mnist10/runs/random/seed0.csv" in line)
     assert '"budget": 2000' in command and '"new": 50' in command

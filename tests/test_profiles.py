@@ -32,7 +32,7 @@ def rule_subcommands() -> dict[str, str]:
 def test_the_gpu_profile_gives_a_gpu_to_exactly_the_torch_rules():
     profile = yaml.safe_load((REPO / "profiles/gpu/config.yaml").read_text())
     torch_rules = {rule for rule, command in rule_subcommands().items() if command in torch_subcommands()}
-    assert {"train_gan", "run_al", "extract_features"} <= torch_rules
+    assert {"train_gan", "run_al", "project_features"} <= torch_rules
     assert profile["set-resources"] == {rule: {"gpu": 1} for rule in torch_rules}
 
 
@@ -41,5 +41,5 @@ def test_snakemake_applies_the_gpu_profile(tmp_path):
     plan = snakemake(workdir, "-n", "--profile", str(REPO / "profiles/gpu")).stdout
     jobs = re.findall(r"^rule (\w+):\n(.*?)^\s+resources: (.*?)$", plan, re.M | re.S)
     gpu = {rule for rule, _, resources in jobs if "gpu=1" in resources}
-    assert {"train_gan", "run_al", "extract_features", "train_autoencoder"} <= gpu
-    assert not gpu & {"prepare_data", "fit_pca", "build_index", "summarize_runs", "plot_accuracy"}
+    assert {"train_gan", "run_al", "project_features", "train_autoencoder"} <= gpu
+    assert not gpu & {"prepare_data", "build_index", "summarize_runs", "plot_accuracy"}

@@ -116,8 +116,9 @@ def record(found: dict, prefix: str) -> None:
     (GOLDEN_DIR / "machine.json").write_text(json.dumps(machine(), indent=1) + "\n")
 
 
-#: Run-file columns added since the recording (issue 19: the Adam steps of ASAL's and GAAL's ascent).
-ADDED_COLUMNS = {"rows": ["ascent_steps"], "indices": []}
+#: Run-file columns added since the recording (issue 19: the Adam steps of ASAL's and GAAL's ascent; issue 20:
+#: the rows read from a pool on disk).
+ADDED_COLUMNS = {"rows": ["ascent_steps", "pool_rows_read"], "indices": []}
 
 
 def changed_on_purpose(part: str, expected: pd.DataFrame) -> pd.DataFrame:

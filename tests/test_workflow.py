@@ -109,10 +109,9 @@ def test_preprocessing_outputs(workflow_run):
     for png in ("gan_samples.png", "autoencoder_reconstructions.png"):
         assert (wd / "models/tiny" / png).read_bytes()[:4] == b"\x89PNG"
     for space, dim in (("raw", 100), ("auto", 16), ("disc", 64 * 2 * 2)):  # 10x10 -> 5x5 -> 2x2
-        with h5py.File(wd / f"features/tiny/{space}.h5") as fh:
-            assert fh["features"].shape == (300, dim)
+        assert not (wd / f"features/tiny/{space}.h5").exists()  # full-width features are never written
         with h5py.File(wd / f"features/tiny/{space}_pca.h5") as fh:
-            assert fh["projected"].shape == (300, 5)
+            assert fh["projected"].shape == (300, 5) and fh.attrs["features"] == dim
         assert (wd / f"features/tiny/{space}_kdtree.index").exists()
 
 
@@ -138,13 +137,13 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     assert edit(classifier__weight_decay=0.1) == downstream
     assert edit(asal__steps=5) == {"run_al": 6, **figures, **samples}  # ASAL's runs only
     # the GAN: its features and every ASAL run (all search its generator), not random's or max-entropy's runs
-    assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "extract_features": 1, "fit_pca": 1,
-                                    "build_index": 1, "run_al": 6, **figures, **samples}
-    assert {"features/tiny/disc.h5", "features/tiny/disc_pca.h5", "features/tiny/disc_kdtree.index"} <= planned_outputs(wd)
+    assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "project_features": 1, "build_index": 1,
+                                    "run_al": 6, **figures, **samples}
+    assert {"features/tiny/disc_pca.h5", "features/tiny/disc_kdtree.index"} <= planned_outputs(wd)
     # no run uses the autoencoder's space here, so its chain stops at the index
-    assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "extract_features": 1, "fit_pca": 1, "build_index": 1,
+    assert edit(autoencoder__steps=12) == {"train_autoencoder": 1, "project_features": 1, "build_index": 1,
                                            **config_file}
-    assert {"features/tiny/auto.h5", "features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
+    assert {"features/tiny/auto_pca.h5", "features/tiny/auto_kdtree.index"} <= planned_outputs(wd)
     # the oracle judges the GAN: its verdict opens the tables, but the ASAL runs read it for a warning only
     assert edit(oracle__steps=25) == {"train_oracle": 1, "evaluate_gan": 1, "tabulate": 1, **config_file}
     config = yaml.safe_load(yaml.safe_dump(TINY))
@@ -152,10 +151,10 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     write_config(wd, config)
     assert planned_jobs(wd) == {"evaluate_gan": 1, "tabulate": 1, **config_file}
     matched_runs = {"run_al": 4, **figures, "replay_selection": 2, "plot_samples": 1}  # asal-raw, asal-disc
-    assert edit(matching__pca_dims=4) == {"fit_pca": 3, "build_index": 3, **matched_runs}
+    assert edit(matching__pca_dims=4) == {"project_features": 3, "build_index": 3, **matched_runs}
     assert edit(matching__kdtree_leaf_size=20) == {"build_index": 3, **matched_runs}
     everything = {"prepare_data": 1, "train_gan": 1, "evaluate_gan": 1, "train_oracle": 1, "train_autoencoder": 1,
-                  "extract_features": 3, "fit_pca": 3, "build_index": 3, **downstream}
+                  "project_features": 3, "build_index": 3, **downstream}
     assert edit(data__seed=1) == everything
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["experiments"]["tiny"]["seeds"] = [0, 1, 2]

@@ -66,7 +66,7 @@ def write_grown_pool(path, images: np.ndarray, labels: np.ndarray, orig_index: n
     :class:`StoreWriter` attributes (class_names, source, split, config)."""
     if grow_to < len(labels):
         raise BadConfig(f"data.grow_to = {grow_to} is smaller than the pool ({len(labels)} images): it only grows")
-    with StoreWriter(path, images.shape[1:], **store_attrs) as writer:
+    with StoreWriter(path, images.shape[1:], compress=False, **store_attrs) as writer:
         writer.append(images, labels, orig_index)
         for chunk in grown_rows(images, labels, orig_index, grow_to - len(labels), seed=seed, **augment_cfg):
             writer.append(*chunk)

@@ -5,11 +5,17 @@ Layout: ``images`` uint8 (N, C, H, W), chunked by rows; ``labels`` int64 (N,) wi
 label of each class id), ``source``, ``split``, ``config`` (JSON of the data slice), ``config_hash`` and
 ``asal_version``. Files are written under a temporary name and renamed, so a killed job leaves nothing that
 looks complete; readers open read-only, so many AL jobs can share one file.
+
+A store of at most :data:`IN_MEMORY_MAX_BYTES` of images is read into memory; a larger one stays on disk and
+is read by rows (:class:`~asal.data.rows.StoredRows`), so a run's memory does not grow with its pool. Small
+stores are gzip-compressed; grown pools (:mod:`asal.data.augment`) are not, so a scattered row costs a copy,
+not the decompression of its chunk.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +25,22 @@ import numpy as np
 from .. import __version__
 from ..errors import BadConfig, BadData
 from ..files import canonical_json, config_hash
+from .rows import StoredRows
+
+log = logging.getLogger(__name__)
 
 ROWS_PER_CHUNK = 1024
 CHUNK_BYTES = 1 << 20
+#: A store's images up to this size are read into memory; larger ones are read from disk by rows. Either way a
+#: run gives the same results (tests/test_pool_on_disk.py); this only trades memory for speed. Memory is
+#: faster for a compressed store scanned every cycle; a large store is uncompressed, and the page cache
+#: serves its repeated reads.
+IN_MEMORY_MAX_BYTES = 256 << 20
+#: The GAN, the autoencoder and the oracle train on a seeded sample of the pool of at most this many bytes of
+#: images, held in memory (they draw random mini-batches, a read per row from disk). Every pool up to this
+#: size is its own sample: 2.7M MNIST images, 170k at 64x64x3. It decides results, so it is fixed here, not
+#: by the machine.
+TRAINING_SAMPLE_BYTES = 2 << 30
 
 
 def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:
@@ -38,11 +57,12 @@ class StoreWriter:
 
     ``images`` grows by rows, chunked at most :data:`ROWS_PER_CHUNK` rows or about :data:`CHUNK_BYTES`;
     ``close`` (on leaving a ``with`` block without error) writes labels, source rows and the attributes.
-    Write to a temporary path (:func:`atomic_path`) and rename it after ``close``.
+    Write to a temporary path (:func:`atomic_path`) and rename it after ``close``. ``compress``: gzip the
+    images (about 2x smaller for MNIST, and 30x slower to read a scattered row).
     """
 
     def __init__(self, path: Path, image_shape: tuple[int, int, int], *, class_names: list, source: str,
-                 split: str, config: dict, chunk_rows: int = ROWS_PER_CHUNK):
+                 split: str, config: dict, chunk_rows: int = ROWS_PER_CHUNK, compress: bool = True):
         self.attrs = dict(class_names=json.dumps(class_names), source=source, split=split,
                           config=canonical_json(config), config_hash=config_hash(config), asal_version=__version__)
         self.labels: list[np.ndarray] = []
@@ -53,7 +73,8 @@ class StoreWriter:
         try:
             self.images = self.fh.create_dataset(
                 "images", shape=(0, *image_shape), maxshape=(None, *image_shape), dtype=np.uint8,
-                chunks=(rows, *image_shape), compression="gzip", compression_opts=1, shuffle=True,
+                chunks=(rows, *image_shape), **(dict(compression="gzip", compression_opts=1, shuffle=True)
+                                                if compress else {}),
             )
         except Exception:
             self.fh.close()
@@ -100,14 +121,15 @@ def write_split(
 
 @dataclass
 class ImageStore:
-    """A split loaded for training and scoring: images stay uint8 until a batch is converted.
+    """A split for training and scoring: images stay uint8 until a batch is converted.
 
-    ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64; row i is ``pool_idx`` i for the pool.
+    ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64, in memory (numpy) or on disk
+    (:class:`~asal.data.rows.StoredRows`, indexed the same way); row i is ``pool_idx`` i for the pool.
     """
 
     path: str
-    images: np.ndarray
-    labels: np.ndarray
+    images: np.ndarray | StoredRows
+    labels: np.ndarray | StoredRows
     class_names: list
     config_hash: str
 
@@ -118,6 +140,10 @@ class ImageStore:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
+
+    @property
+    def on_disk(self) -> bool:
+        return isinstance(self.images, StoredRows)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -132,16 +158,40 @@ def read_class_names(path: str | Path) -> list:
         raise BadData(f"{path}: not an asal image store ({exc})") from None
 
 
-def read_split(path: str | Path) -> ImageStore:
-    """Load a split written by :func:`write_split` into memory (MNIST-sized pools; see DESIGN.md)."""
+def read_split(path: str | Path, *, in_memory: bool | None = None) -> ImageStore:
+    """Open a split written by :func:`write_split`: into memory when its images take at most
+    :data:`IN_MEMORY_MAX_BYTES` (or ``in_memory`` says so), else on disk, read by rows as they are asked for
+    (the file stays open read-only for the store's life). The choice is logged."""
     path = Path(path)
     if not path.exists():
         raise BadData(f"{path}: no such file (run `asal prepare-data` first)")
     try:
-        with h5py.File(path, "r") as fh:
-            return ImageStore(
-                path=str(path), images=fh["images"][()], labels=fh["labels"][()],
-                class_names=json.loads(fh.attrs["class_names"]), config_hash=str(fh.attrs["config_hash"]),
-            )
+        fh = h5py.File(path, "r")
+        images, labels = fh["images"], fh["labels"]
+        attrs = dict(path=str(path), class_names=json.loads(fh.attrs["class_names"]),
+                     config_hash=str(fh.attrs["config_hash"]))
     except (OSError, KeyError) as exc:
         raise BadData(f"{path}: not an asal image store ({exc})") from None
+    nbytes = images.size * images.dtype.itemsize
+    if in_memory is None:
+        in_memory = nbytes <= IN_MEMORY_MAX_BYTES
+    log.info("%s: %d images, %.2f GB, %s", path, len(labels), nbytes / 1e9,
+             "read into memory" if in_memory else f"read from disk by rows (over {IN_MEMORY_MAX_BYTES >> 20} MiB)")
+    if in_memory:
+        with fh:
+            return ImageStore(images=images[()], labels=labels[()], **attrs)
+    return ImageStore(images=StoredRows(images), labels=StoredRows(labels), **attrs)
+
+
+def training_sample(store: ImageStore, seed: int, *, max_bytes: int = TRAINING_SAMPLE_BYTES) -> ImageStore:
+    """``store`` in memory for a training stage: the whole store if its images take at most ``max_bytes``, else
+    a seeded sample of as many rows as fit (sorted, logged), read in one pass over the file."""
+    row_bytes = int(np.prod(store.image_shape))
+    n = min(len(store), max(1, max_bytes // row_bytes))
+    rows = slice(None) if n == len(store) else np.sort(np.random.default_rng(seed).choice(len(store), n, replace=False))
+    if n < len(store):
+        log.info("training on a seeded sample of %d of the %d images of %s (%.2f GB)", n, len(store), store.path,
+                 n * row_bytes / 1e9)
+    if not store.on_disk and n == len(store):
+        return store
+    return ImageStore(store.path, store.images[rows], store.labels[rows], store.class_names, store.config_hash)

@@ -108,7 +108,7 @@ def train_classifier(
         raise BadConfig(f"classifier.dropout = {cfg.dropout} with optimizer lbfgs: lbfgs needs a deterministic loss")
     torch.manual_seed(seed)
     model = build_classifier(cfg, images.shape[1:], n_classes).to(device)
-    x, y = to_float(images, device), torch.from_numpy(labels).to(device)
+    y = torch.from_numpy(labels).to(device)
 
     def loss_on(xb, yb):
         return F.cross_entropy(model(xb), yb) + 0.5 * cfg.weight_decay * _l2_penalty(model)
@@ -116,6 +116,8 @@ def train_classifier(
     model.train()
     if cfg.optimizer == "lbfgs":
         opt = torch.optim.LBFGS(model.parameters(), lr=cfg.lr, max_iter=cfg.steps, line_search_fn="strong_wolfe")
+
+        x = to_float(images, device)
 
         def closure():
             opt.zero_grad()
@@ -129,6 +131,7 @@ def train_classifier(
             torch.optim.Adam(model.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"
             else torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
         )
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(device)  # uint8: a batch is made float when drawn
         gen = torch.Generator().manual_seed(seed)
         batch = min(cfg.batch_size, len(y))
         order = torch.empty(0, dtype=torch.long)
@@ -137,7 +140,7 @@ def train_classifier(
                 order = torch.cat([order, torch.randperm(len(y), generator=gen)])
             idx, order = order[:batch].to(device), order[batch:]
             opt.zero_grad()
-            loss_on(x[idx], y[idx]).backward()
+            loss_on(to_float(x[idx], device), y[idx]).backward()
             opt.step()
     model.eval()
     return model

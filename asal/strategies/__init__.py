@@ -24,6 +24,8 @@ from ..settings import RUN_SECTIONS
 
 #: The sections every run of a strategy that trains the classifier depends on.
 TRAINED = ("classifier", "al")
+#: ... and of a strategy that scans the whole pool every cycle (``scan.max_cycles`` may stop it early).
+SCANS = (*TRAINED, "scan")
 #: The uncertainty scores an ASAL variant may maximise (implemented in :data:`asal.scores.SCORES`).
 SCORE_NAMES = ("entropy", "margin", "least-confidence")
 
@@ -119,16 +121,17 @@ def _pool(name: str, summary: str, cls: str, **needs) -> None:
 
 _pool("random", "Uniform without replacement over the unlabelled pool (the lower bound).", "baselines:RandomSampling")
 _pool("max-entropy", "The unlabelled pool samples of highest predicted entropy: a scan of the whole pool.",
-      "baselines:MaxEntropySampling")
+      "baselines:MaxEntropySampling", sections=SCANS)
 _pool("margin", "The pool samples with the smallest gap between their two most probable classes.",
-      "baselines:MarginSampling")
+      "baselines:MarginSampling", sections=SCANS)
 _pool("least-confidence", "The pool samples whose most probable class has the lowest probability.",
-      "baselines:LeastConfidenceSampling")
+      "baselines:LeastConfidenceSampling", sections=SCANS)
 _pool("bald", "BALD: mutual information of prediction and weights over MC-dropout masks (needs dropout).",
-      "bald:BaldSampling", sections=(*TRAINED, "bald"), needs_dropout=True)
-_pool("badge", "BADGE: k-means++ seeding on the last layer's gradient embeddings of the pool.", "badge:BadgeSampling")
+      "bald:BaldSampling", sections=(*SCANS, "bald"), needs_dropout=True)
+_pool("badge", "BADGE: k-means++ seeding on the last layer's gradient embeddings of the pool.", "badge:BadgeSampling",
+      sections=SCANS)
 _pool("coreset", "Core-set: greedy k-center in the classifier's penultimate features of the whole pool.",
-      "coreset:CoreSetSampling")
+      "coreset:CoreSetSampling", sections=SCANS)
 _pool("full", "The fully supervised bound: one training on every pool label.", "baselines:FullySupervised",
       sections=("classifier", "full"), whole_pool=True)
 
