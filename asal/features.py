@@ -26,6 +26,7 @@ from .data.rows import StoredRows
 from .files import atomic_path, config_hash
 from .matching import PCAProjection, fit_pca, pca_fit_rows
 from .paths import FEATURE_MODELS, SPACES
+from .progress import Progress
 from .wgan import load_gan
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,12 @@ def project_pool(
         images = StoredRows(src["images"])
         n = len(images)
         fit_rows = pca_fit_rows(n, max_fit_samples, seed)
-        progress = Progress(f"{extractor.space} features for PCA", len(fit_rows), log_every_seconds)
-        fit_features = np.concatenate([progress.step(extract(extractor, images[fit_rows[i : i + batch_size]]))
-                                       for i in range(0, len(fit_rows), batch_size)])  # (m, d)
+        progress = Progress(log, f"{extractor.space} features of the PCA's sample", len(fit_rows), log_every_seconds)
+        fit_features = []
+        for i in range(0, len(fit_rows), batch_size):
+            fit_features.append(extract(extractor, images[fit_rows[i : i + batch_size]]))
+            progress.step(len(fit_features[-1]))
+        fit_features = np.concatenate(fit_features)  # (m, d)
         projection = fit_pca(fit_features, dims, seed=seed, where=str(pool_path))
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as dst:
             projection.save_arrays(dst)
@@ -96,9 +100,10 @@ def project_pool(
                 for i in range(0, n, PROJECT_BATCH):
                     projected[i : i + PROJECT_BATCH] = projection.transform(fit_features[i : i + PROJECT_BATCH])
             else:
-                progress = Progress(f"{extractor.space} pool projected", n, log_every_seconds)
+                progress = Progress(log, f"{extractor.space} pool projected", n, log_every_seconds)
                 for i in range(0, n, batch_size):
-                    projected[i : i + batch_size] = progress.step(projection.transform(extract(extractor, images[i : i + batch_size])))
+                    projected[i : i + batch_size] = projection.transform(extract(extractor, images[i : i + batch_size]))
+                    progress.step(min(batch_size, n - i))
             dst.attrs.update(space=extractor.space, pool=str(pool_path), pool_config_hash=src.attrs["config_hash"],
                              dims=dims, features=fit_features.shape[1], fit_samples=len(fit_rows),
                              asal_version=__version__, **extractor.provenance)
@@ -115,21 +120,3 @@ PROJECT_BATCH = 10_000
 def extract(extractor: FeatureExtractor, images: np.ndarray) -> np.ndarray:
     """uint8 images (B, C, H, W) -> features (B, d) float32 on the host."""
     return extractor(torch.from_numpy(images).float().div_(255.0)).cpu().numpy().astype(np.float32, copy=False)
-
-
-class Progress:
-    """Logs ``what``: rows done of ``total``, the rate and the time left, at most every ``every`` seconds."""
-
-    def __init__(self, what: str, total: int, every: float):
-        self.what, self.total, self.every, self.done = what, total, every, 0
-        self.started = self.last = time.perf_counter()
-
-    def step(self, rows: np.ndarray) -> np.ndarray:
-        self.done += len(rows)
-        now = time.perf_counter()
-        if now - self.last >= self.every:
-            rate = self.done / (now - self.started)
-            log.info("%s: %d/%d, %.0f images/s, ETA %.0fs", self.what, self.done, self.total, rate,
-                     (self.total - self.done) / rate)
-            self.last = now
-        return rows

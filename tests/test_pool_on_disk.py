@@ -143,3 +143,41 @@ def test_an_asal_cycle_reads_as_many_pool_rows_from_1k_as_from_100k(grown, tmp_p
     # per cycle: the labelled rows to train on, then (but for the last cycle) the 10 selected ones
     assert reads["asal-raw", 1000] == reads["asal-raw", 100_000] == [20 + 10, 30 + 10, 40]
     assert reads["max-entropy", 100_000][0] == 20 + (100_000 - 20) + 10  # the scan reads every unlabelled row
+
+
+def test_pool_memory_benchmark_on_prefixes_of_a_grown_pool(grown, tmp_path, monkeypatch):
+    """benchmarks/pool_memory.py: a prefix of the pool is a store of its own; each size gets a row with the
+    run's peak memory, its files' sizes and what a selection read."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import pool_memory
+
+    d = grown[100_000]
+    out = tmp_path / "mem.csv"
+    monkeypatch.setattr(pool_memory, "CLASSIFIER", {"model": "linear", "optimizer": "lbfgs", "steps": 10})
+    monkeypatch.setattr(sys, "argv", [
+        "pool_memory.py", "--pool", str(d / "pool.h5"), "--test", str(d / "test.h5"), "--gan", str(d / "gan.pt"),
+        "--pca", str(d / "pca.h5"), "--index", str(d / "flat.index"), "--sizes", "2000", "100000", "--cycles", "2",
+        "--work", str(tmp_path / "work"), "--keep", "--out", str(out)])
+    pool_memory.main()
+    table = pd.read_csv(out)
+    assert table.pool_size.tolist() == [2000, 100_000] and (table.max_rss_gb > 0.1).all()
+    # cycles that select read the labelled rows and the 100 selected: 100 + 100, then 200 + 100; median 250
+    assert table.pool_rows_read.tolist() == [250.0, 250.0]
+    prefix = read_split(tmp_path / "work/2000/pool.h5", in_memory=False)
+    full = read_split(d / "pool.h5", in_memory=False)
+    assert len(prefix) == 2000 and prefix.config_hash != full.config_hash
+    np.testing.assert_array_equal(prefix.images[[0, 1999]], full.images[[0, 1999]])
+    assert out.with_suffix(".md").exists() and out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_scores_a_pool_scan_keeps_own_their_memory():
+    """A view of torch's result per batch fragmented the heap: a 16M-image scan grew to 21 GB."""
+    from asal.scores import SCORES, score_numpy
+
+    probs = np.full((4, 3), 1 / 3, np.float32)
+    for score in SCORES.values():
+        assert score_numpy(score, probs).flags.owndata

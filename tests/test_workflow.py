@@ -124,7 +124,7 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
         config = yaml.safe_load(yaml.safe_dump(TINY))
         for key, value in changes.items():
             section, name = key.split("__")
-            config["experiments"]["tiny"][section][name] = value
+            config["experiments"]["tiny"].setdefault(section, {})[name] = value
         write_config(wd, config)
         return planned_jobs(wd)
 
@@ -136,6 +136,7 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     assert edit(al__budget=50) == downstream
     assert edit(classifier__weight_decay=0.1) == downstream
     assert edit(asal__steps=5) == {"run_al": 6, **figures, **samples}  # ASAL's runs only
+    assert edit(scan__max_cycles=1) == {"run_al": 2, **figures}  # max-entropy's, the pool scan's, only
     # the GAN: its features and every ASAL run (all search its generator), not random's or max-entropy's runs
     assert edit(gan__lr=0.0002) == {"train_gan": 1, "evaluate_gan": 1, "project_features": 1, "build_index": 1,
                                     "run_al": 6, **figures, **samples}

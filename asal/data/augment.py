@@ -11,11 +11,11 @@ memory. Chunk i of the new rows draws from its own seed, ``sub_seed(data.seed, i
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
 from ..errors import BadConfig
+from ..progress import Progress
 from ..seeds import sub_seed
 from .store import StoreWriter
 
@@ -47,16 +47,12 @@ def grown_rows(images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray, n
                shift: int, flip: bool, noise: int, chunk: int = GROW_CHUNK):
     """Yield ``(images (B, C, H, W) uint8, labels (B,), orig_index (B,))`` chunks of ``n_new`` augmented rows of
     the pool ``images``/``labels``/``orig_index``, logging the rate and the time left."""
-    started, last = time.perf_counter(), 0.0
+    progress = Progress(log, "grown pool: new rows", n_new)
     for i, start in enumerate(range(0, n_new, chunk)):
         rng = np.random.default_rng(sub_seed(seed, i))
         source = np.sort(rng.integers(0, len(labels), min(chunk, n_new - start)))
         yield augment(images[source], rng, shift=shift, flip=flip, noise=noise), labels[source], orig_index[source]
-        done, now = start + len(source), time.perf_counter()
-        if now - last > 30 or done == n_new:
-            rate = done / (now - started)
-            log.info("grown pool: %d / %d new rows, %.0f rows/s, ETA %.0f s", done, n_new, rate, (n_new - done) / rate)
-            last = now
+        progress.step(len(source))
 
 
 def write_grown_pool(path, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray, *, grow_to: int,

@@ -14,6 +14,7 @@ max-entropy and friends) builds an array over the whole pool. ASAL never calls i
 from __future__ import annotations
 
 import dataclasses
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -29,9 +30,12 @@ from ..images import to_float
 from ..learners import ClassifierLearner, Learner
 from ..models.classifiers import predict_proba
 from ..paths import flag
+from ..progress import Progress
 from ..config import check_sections
 from ..settings import INFERENCE_BATCH, RunSettings
 from . import spec as registry_entry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,10 +87,13 @@ class SelectionContext:
             yield rows, feats
 
     def iter_proba(self, pool_idx: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(pool_idx (B,), probabilities (B, K))`` batch by batch, never the whole pool at once."""
+        """Yield ``(pool_idx (B,), probabilities (B, K))`` batch by batch, never the whole pool at once; a long
+        scan logs its progress."""
+        progress = Progress(log, f"cycle {self.cycle}: scored", len(pool_idx))
         for start in range(0, len(pool_idx), self.batch_size):
             idx = pool_idx[start : start + self.batch_size]
             yield idx, predict_proba(self.model, self.pool.images[idx], device=self.device, batch_size=self.batch_size)
+            progress.step(len(idx))
 
 
 @dataclass
