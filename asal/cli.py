@@ -100,6 +100,9 @@ def al_commands(sub) -> None:
     p.add_argument("--strategy", required=True, help="a registered strategy (`asal strategies` lists them)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--score-batch-size", type=int, default=INFERENCE_BATCH, help="images per forward pass when scoring")
+    p.add_argument("--pool-in-memory", choices=("auto", "yes", "no"), default="auto",
+                   help="hold the pool in memory, or read it from disk by rows; auto: in memory up to 256 MiB of "
+                   "images. The results are the same either way")
     command(sub, "strategies", run.cmd_strategies, "list the registered strategies")
     p = command(sub, "replay-selection", run.cmd_replay_selection, "replay one cycle of a run and keep its synthetic "
                 "samples", config=True, files=("pool", *STRATEGY_FILES), required=("pool",),

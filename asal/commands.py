@@ -108,9 +108,10 @@ def cmd_run_al(args):
 
     settings, device, strategy = strategy_of(args)
     outputs = {kind: getattr(args, kind) for kind in RUN_OUTPUTS if getattr(args, kind) is not None}
-    run_active_learning(read_split(args.pool), read_split(args.test), strategy=strategy, seed=args.seed,
-                        settings=settings, out_csv=args.out, out_indices=args.indices, device=device,
-                        outputs=outputs, score_batch_size=args.score_batch_size)
+    pool = read_split(args.pool, in_memory={"auto": None, "yes": True, "no": False}[args.pool_in_memory])
+    run_active_learning(pool, read_split(args.test), strategy=strategy, seed=args.seed, settings=settings,
+                        out_csv=args.out, out_indices=args.indices, device=device, outputs=outputs,
+                        score_batch_size=args.score_batch_size)
 
 
 def cmd_strategies(args):

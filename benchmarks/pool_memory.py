@@ -3,7 +3,8 @@
 For each size N, the first N rows of a large pool store (``make scale``'s 16M-image pool by default) become a
 pool of their own, with its raw-pixel PCA (``project_pool``) and an ``auto`` index (``build_index``); the
 largest size uses the workflow's own files. Then ``asal run-al`` runs ``--strategy`` for ``--cycles``
-selections under ``/usr/bin/time -v``, in a process of its own, with the GAN of the large pool. Written to
+selections under ``/usr/bin/time -v``, in a process of its own, with the GAN of the large pool and the pool
+read from disk at every size (``--pool-in-memory no``), so only what the method needs can grow. Written to
 ``--out``: one row per size with the peak resident memory, the files' sizes and the median seconds of a
 selection (and its split), the rows it read from disk and the read seconds; a Markdown table beside it; and
 a figure of peak memory and index size against N.
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,8 +67,10 @@ def run_al(pool: Path, test: Path, gan: Path, pca: Path, index: Path, strategy: 
     for stale in (out, out.with_name(out.stem + ".checkpoint.json")):
         stale.unlink(missing_ok=True)
     files = ["--gan", str(gan), "--pca", str(pca), "--index", str(index)] if strategy.startswith("asal") else []
-    cmd = ["/usr/bin/time", "-v", "asal", "run-al", "--params", json.dumps(params), "--pool", str(pool),
+    asal = str(Path(sys.executable).with_name("asal"))  # the command of this interpreter's environment
+    cmd = ["/usr/bin/time", "-v", asal, "run-al", "--params", json.dumps(params), "--pool", str(pool),
            "--test", str(test), "--strategy", strategy, "--seed", "0", *files, "--threads", str(threads),
+           "--pool-in-memory", "no",
            "--out", str(out), "--indices", str(work / f"{strategy}_indices.csv")]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
