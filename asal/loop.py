@@ -4,7 +4,8 @@ every cycle.
 A cycle: the strategy's learner trains from scratch on the annotated pool rows and synthetic items and is
 evaluated on the test set; the strategy selects ``al.new`` queries; the annotator answers them (the
 dataset's labels in simulation, the oracle for synthetic images or lines, a person in the labelling page).
-Cycles run until the annotations reach ``al.budget``; the last cycle trains and evaluates only. A query the
+Cycles run until the annotations reach ``al.budget`` (a pool scan stops sooner if ``scan.max_cycles`` says
+so); the last cycle trains and evaluates only. A query the
 annotator skips is recorded, never offered again, and not counted against the budget.
 
 Every random choice of cycle k derives from ``(seed, k)`` alone (the model's initialisation and batch order,
@@ -226,7 +227,8 @@ def max_selections(strategy: Strategy, settings: RunSettings) -> int | None:
 
 def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: Annotator, pool: ImageStore,
               settings: RunSettings, *, seed: int, device: torch.device, batch_size: int) -> dict:
-    """One cycle: train, evaluate, and unless the budget is reached, select and annotate; its row is appended."""
+    """One cycle: train, evaluate, and unless the budget (or ``scan.max_cycles``) is reached, select and annotate;
+    its row is appended."""
     cycle = len(state.rows)
     reads = (pool.images.rows_read, pool.images.read_seconds) if pool.on_disk else None
     labelled_idx, labels = state.labelled()
@@ -240,11 +242,11 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
                train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
     n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
     cap = max_selections(strategy, settings)
-    if cap is not None and cycle >= cap:
+    if cap is not None and cycle >= cap and n_new > 0:
         n_new = 0
         log.info("%s seed %d: stopping after %d selections (scan.max_cycles) at %d labelled", strategy.name, seed,
                  cap, state.n_annotated)
-    if strategy.labels_pool:  # skipped samples are never offered again, so the pool may run out first
+    elif strategy.labels_pool:  # skipped samples are never offered again, so the pool may run out first
         n_new = min(n_new, len(pool) - len(state.taken))
         if n_new == 0 and state.n_annotated < settings.al.budget:
             log.warning("%s seed %d: every pool sample is labelled or skipped before the budget of %d; stopping at %d",

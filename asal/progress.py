@@ -7,7 +7,8 @@ import time
 
 
 class Progress:
-    """Logs ``what`` to ``log`` at most every ``every`` seconds, and once more when ``total`` is reached.
+    """Logs ``what`` to ``log`` at most every ``every`` seconds, and when ``total`` is reached if the pass took
+    that long (a short pass logs nothing).
 
     ``step(n)`` adds ``n`` done items.
     """

@@ -163,6 +163,20 @@ def test_budget_not_a_multiple_of_new(tiny_stores, tmp_path):
     assert rows["n_labelled"].tolist() == [10, 18, 26, 30] and len(indices) == 30
 
 
+def test_scan_max_cycles_stops_a_pool_scan_after_its_selections_and_only_a_pool_scan(tiny_stores, tmp_path, caplog):
+    settings = dict(SETTINGS, scan={"max_cycles": 2})
+    full, _ = run(tiny_stores, tmp_path, name="full")
+    with caplog.at_level("INFO"):
+        rows, indices = run(tiny_stores, tmp_path, settings=settings, name="capped")
+    assert rows.n_labelled.tolist() == [12, 20, 28] and len(indices) == 28  # 2 selections, then the last training
+    assert rows.select_seconds.isna().tolist() == [False, False, True]
+    # the same run up to where it stops
+    pd.testing.assert_frame_equal(rows.drop(columns=TIMES).iloc[:2], full.drop(columns=TIMES).iloc[:2])
+    assert "scan.max_cycles" in caplog.text and "every pool sample is labelled" not in caplog.text
+    random_rows, _ = run(tiny_stores, tmp_path, strategy="random", settings=settings, name="random")
+    assert random_rows.n_labelled.iloc[-1] == 60  # random does not scan: the key is not its
+
+
 def test_resume_after_interruption_in_process(tiny_stores, tmp_path, monkeypatch):
     reference_rows, reference_idx = run(tiny_stores, tmp_path, name="ref")
     real_train, calls = learners.train_classifier, []

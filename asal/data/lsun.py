@@ -136,7 +136,7 @@ def prepare_lsun(data: dict, pool_path: str | Path, test_path: str | Path) -> di
                 raise BadData(f"{root}: the {split} database of {empty} is empty")
             rows = subsample(int(sum(counts)), data[key], rng, key, f"{root} ({split})")
             with StoreWriter(tmp, (3, *size), class_names=categories, source="lsun", split=name,
-                             config=data) as writer:
+                             config=data, compress=name == "test") as writer:  # the pool is read by rows
                 labels = stream_split(root, categories, split, rows, counts, size, writer)
             summary[name] = len(labels)
             summary[f"{name}_class_counts"] = np.bincount(labels, minlength=len(categories)).tolist()

@@ -15,6 +15,10 @@ import h5py
 import numpy as np
 
 
+#: The span a contiguous (unchunked) dataset is read in: rows of one span are read together.
+SPAN_BYTES = 1 << 20
+
+
 class StoredRows:
     """The rows of ``dataset`` (N, ...) on disk: ``shape``, ``dtype``, ``len`` and indexing as a numpy array.
 
@@ -24,7 +28,9 @@ class StoredRows:
     def __init__(self, dataset: h5py.Dataset):
         self.dataset = dataset
         self.shape, self.dtype, self.ndim = dataset.shape, dataset.dtype, dataset.ndim
-        self.chunk_rows = dataset.chunks[0] if dataset.chunks else len(dataset) or 1
+        row_bytes = max(1, int(np.prod(self.shape[1:])) * self.dtype.itemsize)
+        # a contiguous dataset (labels) is read in spans of about 1 MiB, as if chunked
+        self.chunk_rows = dataset.chunks[0] if dataset.chunks else max(1, SPAN_BYTES // row_bytes)
         self.rows_read, self.read_seconds = 0, 0.0
 
     def __len__(self) -> int:
@@ -42,30 +48,34 @@ class StoredRows:
     def __getitem__(self, key) -> np.ndarray:
         t0 = time.perf_counter()
         if isinstance(key, slice):
-            out = self.dataset[key]
-        elif np.isscalar(key):
+            step_back = key.step is not None and key.step < 0  # h5py reads forward slices only
+            out = self.take(np.arange(len(self))[key]) if step_back else self.dataset[key]
+        elif np.ndim(key) == 0:
             out = self.dataset[int(key)]
         else:
             out = self.take(np.asarray(key))
-        self.rows_read += len(out) if out.ndim == self.ndim else 1
+        self.rows_read += int(np.prod(out.shape[: out.ndim - self.ndim + 1]))
         self.read_seconds += time.perf_counter() - t0
         return out
 
     def take(self, idx: np.ndarray) -> np.ndarray:
-        """Rows ``idx`` (M,) int in any order, with repeats: (M, ...). Each chunk touched is read once, as the
-        span from its first to its last wanted row."""
+        """Rows ``idx`` (any shape) of ints in any order, with repeats, or a boolean mask: (*idx.shape, ...).
+        Each chunk touched is read once, as the span from its first to its last wanted row."""
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
-        idx = idx.astype(np.int64, copy=False)
+        if idx.dtype.kind not in "iu":
+            raise IndexError(f"rows are indexed by integers or a boolean mask, not {idx.dtype}")
+        shape, idx = idx.shape, idx.astype(np.int64, copy=False).reshape(-1)
         n = len(self)
         if len(idx) and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"row index out of range for {n} rows")
         idx = np.where(idx < 0, idx + n, idx)
-        wanted, inverse = np.unique(idx, return_inverse=True)  # sorted, each once
+        increasing = len(idx) < 2 or bool((idx[1:] > idx[:-1]).all())
+        wanted, inverse = (idx, None) if increasing else np.unique(idx, return_inverse=True)  # sorted, each once
         out = np.empty((len(wanted), *self.shape[1:]), self.dtype)
         chunk_of = wanted // self.chunk_rows
         starts = np.flatnonzero(np.diff(chunk_of, prepend=-1))  # the first wanted row of each chunk
         for a, b in zip(starts, np.r_[starts[1:], len(wanted)]):
             lo, hi = int(wanted[a]), int(wanted[b - 1]) + 1
             out[a:b] = self.dataset[lo:hi][wanted[a:b] - lo]
-        return out[inverse.reshape(-1)]
+        return (out if inverse is None else out[inverse]).reshape(*shape, *self.shape[1:])

@@ -167,10 +167,14 @@ def read_split(path: str | Path, *, in_memory: bool | None = None) -> ImageStore
         raise BadData(f"{path}: no such file (run `asal prepare-data` first)")
     try:
         fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise BadData(f"{path}: not an asal image store ({exc})") from None
+    try:
         images, labels = fh["images"], fh["labels"]
         attrs = dict(path=str(path), class_names=json.loads(fh.attrs["class_names"]),
                      config_hash=str(fh.attrs["config_hash"]))
-    except (OSError, KeyError) as exc:
+    except KeyError as exc:
+        fh.close()
         raise BadData(f"{path}: not an asal image store ({exc})") from None
     nbytes = images.size * images.dtype.itemsize
     if in_memory is None:
