@@ -150,11 +150,13 @@ def validate_slice(obj: dict, section: str, where: str = "--params") -> dict:
 
 
 def data_identity(data: dict) -> dict:
-    """The data slice that decides a pool: without ``grow_to`` and ``augment`` while ``grow_to`` is null, so
-    that pools made before those keys existed keep their identity and are not made again."""
-    if data.get("grow_to") is not None:
-        return data
-    return {key: value for key, value in data.items() if key not in ("grow_to", "augment")}
+    """The data slice that decides a pool: without ``grow_to`` and ``augment`` while ``grow_to`` is null, and
+    without ``class_names`` while it is null, so that pools made before those keys existed keep their
+    identity and are not made again."""
+    left_out = set() if data.get("grow_to") is not None else {"grow_to", "augment"}
+    if data.get("class_names") is None:
+        left_out.add("class_names")
+    return {key: value for key, value in data.items() if key not in left_out}
 
 
 def experiment(config: dict, name: str) -> dict:

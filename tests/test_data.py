@@ -335,3 +335,28 @@ def test_the_growth_keys_leave_existing_pools_identity_alone():
     plain = data_slice(source="npz", path="x.npz")
     assert "grow_to" not in data_identity(plain) and "augment" not in data_identity(plain)
     assert data_identity(dict(plain, grow_to=10))["augment"] == {"shift": 2, "flip": False, "noise": 8}
+
+
+def test_class_names_name_the_kept_classes_of_a_numbered_source(tmp_path, npz_data):
+    summary, pool, test = run(tmp_path, source="npz", path=str(npz_data), test_fraction=0.25, classes=[2, 0],
+                              class_names=["cat", "dog"])
+    assert pool.class_names == test.class_names == summary["classes"] == ["cat", "dog"]
+    _, unnamed, _ = run(tmp_path / "b", source="npz", path=str(npz_data), test_fraction=0.25, classes=[2, 0])
+    np.testing.assert_array_equal(pool.labels, unnamed.labels)  # names change nothing else
+    assert unnamed.class_names == [2, 0]
+
+
+def test_class_names_must_name_each_class_and_only_for_numbered_sources(tmp_path, npz_data):
+    with pytest.raises(BadConfig, match=r"names 2 classes, but 3 are kept"):
+        run(tmp_path, source="npz", path=str(npz_data), test_fraction=0.25, class_names=["a", "b"])
+    assert_no_outputs(tmp_path)
+    with pytest.raises(BadConfig, match="class_names .* has no meaning for source 'imagefolder'"):
+        run(tmp_path, source="imagefolder", path=str(tmp_path), class_names=["a", "b"])
+
+
+def test_class_names_leave_existing_pools_identity_alone():
+    from asal.config import data_identity
+
+    plain = data_slice(source="npz", path="x.npz")
+    assert "class_names" not in data_identity(plain)
+    assert data_identity(dict(plain, class_names=["a", "b"]))["class_names"] == ["a", "b"]

@@ -63,6 +63,7 @@ def read_source(data: dict) -> tuple[Split, Split | None, str, str]:
 SOURCE_ONLY_KEYS = {
     "labels_path": {"idx"}, "test_labels_path": {"idx"}, "test_path": {"idx", "npz", "imagefolder"},
     "image_size": {"imagefolder", "celeba", "lsun"}, "attribute": {"celeba"}, "extra": {"svhn"},
+    "class_names": {"mnist", "idx", "npz", "cifar10", "svhn", "celeba"},  # the sources labelled by numbers
 }
 
 
@@ -91,6 +92,17 @@ def class_list(data: dict, labels: np.ndarray, where: str) -> list:
     if absent:
         raise BadData(f"{where}: class(es) {absent} requested by data.classes are absent (present: {present})")
     return classes
+
+
+def class_names(data: dict, classes: list) -> list:
+    """The name of each class id: ``data.class_names`` where given (one per kept class), else the source's
+    labels (ints stay ints)."""
+    if data.get("class_names") is None:
+        return [c if isinstance(c, str) else int(c) for c in classes]
+    if len(data["class_names"]) != len(classes):
+        raise BadConfig(f"data.class_names = {data['class_names']} names {len(data['class_names'])} classes, but "
+                        f"{len(classes)} are kept ({classes}); give one name per class, in class-id order")
+    return list(data["class_names"])
 
 
 def keep_classes(split: Split, classes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,7 +150,7 @@ def prepare_data(data: dict, pool_path: str | Path, test_path: str | Path) -> di
         orig = rows[pick] if rows_in_file is None else rows_in_file[rows[pick]]
         splits[name] = (images[pick], ids[pick], orig)
 
-    names = [c if isinstance(c, str) else int(c) for c in classes]
+    names = class_names(data, classes)
     with atomic_path(pool_path) as pool_tmp, atomic_path(test_path) as test_tmp:
         for name, tmp in (("pool", pool_tmp), ("test", test_tmp)):
             images, ids, orig = splits[name]
