@@ -23,8 +23,8 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
         missing = set(ROW_COLUMNS) - set(frame.columns) - set(DIAGNOSTICS) - set(IO_COLUMNS)
         if missing:
             raise BadData(f"{path}: missing column(s) {sorted(missing)}")
-        # Diagnostics and I/O columns a run predates are NaN. A cycle whose queries were all skipped leaves a row with the
-        # labelled count of the one before: the later model, trained on the same labels, stands for it.
+        # Diagnostics and I/O columns a run predates are NaN. A cycle whose queries were all skipped leaves a
+        # row with the labelled count of the one before: the later model, trained on the same labels, stands for it.
         frames.append(frame.reindex(columns=ROW_COLUMNS).drop_duplicates(["strategy", "seed", "n_labelled"], keep="last"))
     if not frames:
         raise BadData("no run CSVs given")

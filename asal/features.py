@@ -24,6 +24,7 @@ from .autoencoder import load_autoencoder
 from .errors import BadConfig, BadData
 from .data.rows import StoredRows
 from .files import atomic_path, config_hash
+from .images import to_float
 from .matching import PCAProjection, fit_pca, pca_fit_rows
 from .paths import FEATURE_MODELS, SPACES
 from .progress import Progress
@@ -119,4 +120,4 @@ PROJECT_BATCH = 10_000
 
 def extract(extractor: FeatureExtractor, images: np.ndarray) -> np.ndarray:
     """uint8 images (B, C, H, W) -> features (B, d) float32 on the host."""
-    return extractor(torch.from_numpy(images).float().div_(255.0)).cpu().numpy().astype(np.float32, copy=False)
+    return extractor(to_float(images, extractor.device)).cpu().numpy()

@@ -15,8 +15,9 @@ import h5py
 import numpy as np
 
 
-#: The span a contiguous (unchunked) dataset is read in: rows of one span are read together.
-SPAN_BYTES = 1 << 20
+#: About the bytes of one chunk of a store's images (:class:`asal.data.store.StoreWriter`), and the span a
+#: contiguous (unchunked) dataset such as the labels is read in, as if chunked.
+CHUNK_BYTES = 1 << 20
 
 
 class StoredRows:
@@ -29,8 +30,7 @@ class StoredRows:
         self.dataset = dataset
         self.shape, self.dtype, self.ndim = dataset.shape, dataset.dtype, dataset.ndim
         row_bytes = max(1, int(np.prod(self.shape[1:])) * self.dtype.itemsize)
-        # a contiguous dataset (labels) is read in spans of about 1 MiB, as if chunked
-        self.chunk_rows = dataset.chunks[0] if dataset.chunks else max(1, SPAN_BYTES // row_bytes)
+        self.chunk_rows = dataset.chunks[0] if dataset.chunks else max(1, CHUNK_BYTES // row_bytes)
         self.rows_read, self.read_seconds = 0, 0.0
 
     def __len__(self) -> int:

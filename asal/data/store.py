@@ -8,8 +8,8 @@ looks complete; readers open read-only, so many AL jobs can share one file.
 
 A store of at most :data:`IN_MEMORY_MAX_BYTES` of images is read into memory; a larger one stays on disk and
 is read by rows (:class:`~asal.data.rows.StoredRows`), so a run's memory does not grow with its pool. Small
-stores are gzip-compressed; grown pools (:mod:`asal.data.augment`) are not, so a scattered row costs a copy,
-not the decompression of its chunk.
+stores are gzip-compressed; grown pools (:mod:`asal.data.augment`) and LSUN's are not, so a scattered row
+costs a copy, not the decompression of its chunk.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import numpy as np
 from .. import __version__
 from ..errors import BadConfig, BadData
 from ..files import canonical_json, config_hash
-from .rows import StoredRows
+from .rows import CHUNK_BYTES, StoredRows
 
 log = logging.getLogger(__name__)
 
 ROWS_PER_CHUNK = 1024
-CHUNK_BYTES = 1 << 20
 #: A store's images up to this size are read into memory; larger ones are read from disk by rows. Either way a
 #: run gives the same results (tests/test_pool_on_disk.py); this only trades memory for speed. Memory is
 #: faster for a compressed store scanned every cycle; a large store is uncompressed, and the page cache
