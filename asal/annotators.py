@@ -4,7 +4,7 @@ The loop hands every :class:`~asal.strategies.base.Selection` to one :class:`Ann
 :class:`Answer`. In simulation the dataset's own labels answer for a person (:class:`DatasetLabels`);
 strategies whose queries are synthetic add their own annotator for those (:class:`OracleLabels` for GAAL's
 images, ADBA's line annotator), joined to the run's by :class:`Panel`. A person in the labelling page is one
-more annotator of pool rows. An annotator may answer :data:`SKIP` for a pool row (a person cannot tell):
+more annotator of pool rows (:class:`asal.labelling.Person`). An annotator may answer :data:`SKIP` for a pool row (a person cannot tell):
 the loop records it, never offers it again and does not count it against the budget.
 """
 
@@ -23,6 +23,7 @@ from .errors import BadData
 from .models.classifiers import predict_proba
 
 if TYPE_CHECKING:
+    from .learners import Learner
     from .strategies.base import Selection
 
 #: The label of a pool row its annotator did not answer.
@@ -60,6 +61,11 @@ class Annotator(ABC):
     def identity(self) -> dict:
         return {}
 
+    def trained(self, model, learner: Learner, row: dict) -> None:
+        """What the annotator may know before the cycle's selection reaches it: the model the cycle trained and
+        its row (test accuracy, labelled count). A person's page shows the model's suggestions; a simulation
+        ignores it."""
+
 
 class DatasetLabels(Annotator):
     """Simulation: the pool store's own labels answer every pool row; synthetic queries are not its to answer."""
@@ -70,7 +76,11 @@ class DatasetLabels(Annotator):
     def annotate(self, selection: Selection) -> Answer:
         if selection.queries:
             raise BadData("the dataset's labels cannot annotate synthetic queries: the strategy needs an annotator")
-        return Answer(self.pool.labels[selection.pool_idx].astype(np.int64))
+        labels = self.pool.labels[selection.pool_idx].astype(np.int64)
+        if (labels < 0).any():
+            raise BadData(f"{self.pool.path} has no labels for the rows asked (an unlabelled pool): a simulation "
+                          "cannot answer them; label them in the browser with `asal label`")
+        return Answer(labels)
 
 
 class Panel(Annotator):
@@ -90,6 +100,9 @@ class Panel(Annotator):
 
     def identity(self) -> dict:
         return {"pool": self.pool.identity(), "synthetic": self.synthetic.identity()}
+
+    def trained(self, model, learner: Learner, row: dict) -> None:
+        self.pool.trained(model, learner, row)
 
 
 class OracleLabels(Annotator):

@@ -104,6 +104,15 @@ def al_commands(sub) -> None:
                    help="hold the pool in memory, or read it from disk by rows; auto: in memory up to 256 MiB of "
                    "images. The results are the same either way")
     command(sub, "strategies", run.cmd_strategies, "list the registered strategies")
+    p = command(sub, "label", run.cmd_label, "label in the browser: the AL loop with a person as its annotator, "
+                "on the files of the experiment's pre-processing (results/EXP/labelling/STRATEGY/)", device=True)
+    p.add_argument("--config", required=True, help="a config file, e.g. config/config.yaml")
+    p.add_argument("--experiment", required=True, help="the experiment's name in --config")
+    p.add_argument("--strategy", help="a registered strategy (default: the experiment's first)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the initial set and every cycle, as run-al's --seed")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; any but localhost requires a token")
+    p.add_argument("--port", type=int, default=8765, help="0: any free port")
+    p.add_argument("--token", help="the token requests must carry (default: none on localhost, a fresh one elsewhere)")
     p = command(sub, "replay-selection", run.cmd_replay_selection, "replay one cycle of a run and keep its synthetic "
                 "samples", config=True, files=("pool", *STRATEGY_FILES), required=("pool",),
                 outputs={"out": "the examples (.npz)"}, device=True)

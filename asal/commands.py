@@ -114,6 +114,14 @@ def cmd_run_al(args):
                         score_batch_size=args.score_batch_size)
 
 
+def cmd_label(args):
+    from .labelling import open_session, serve
+
+    session = open_session(args.config, args.experiment, strategy=args.strategy, seed=args.seed,
+                           device=device_of(args))
+    serve(session, host=args.host, port=args.port, token=args.token)
+
+
 def cmd_strategies(args):
     from .strategies import REGISTRY
 

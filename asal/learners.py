@@ -42,6 +42,11 @@ class Learner(ABC):
     def identity(self) -> dict:
         return {}
 
+    def predict_proba(self, model, pool_idx: np.ndarray) -> np.ndarray | None:
+        """Class probabilities (n, K) of ``model`` for pool rows ``pool_idx`` (n,), the suggestions a person is
+        shown; None where the model does not classify pool images (ADBA's latent classifier)."""
+        return None
+
 
 class ClassifierLearner(Learner):
     """The experiment's classifier (``classifier`` section) on images: pool rows, then annotated synthetic
@@ -57,7 +62,13 @@ class ClassifierLearner(Learner):
         return train_classifier(self.cfg, images, labels, self.pool.n_classes, seed=seed, device=self.device)
 
     def accuracy(self, model) -> float:
+        """NaN without a test set (an unlabelled source labelled by a person, with no test set given)."""
+        if len(self.test) == 0:
+            return float("nan")
         return float((predict_proba(model, self.test.images, device=self.device).argmax(1) == self.test.labels).mean())
+
+    def predict_proba(self, model, pool_idx: np.ndarray) -> np.ndarray:
+        return predict_proba(model, self.pool.images[np.asarray(pool_idx)], device=self.device)
 
     def selected_entropy(self, model, selection: Selection) -> float:
         shown = self.pool.images[selection.pool_idx]

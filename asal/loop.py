@@ -170,7 +170,7 @@ def check_run(pool: ImageStore, test: ImageStore, strategy: Strategy, settings: 
 def run_active_learning(
     pool: ImageStore, test: ImageStore, *, strategy: Strategy, seed: int, settings: RunSettings,
     out_csv: str | Path, out_indices: str | Path, device: torch.device, outputs: dict[str, str | Path] | None = None,
-    annotator: Annotator | None = None, score_batch_size: int = INFERENCE_BATCH,
+    annotator: Annotator | None = None, score_batch_size: int = INFERENCE_BATCH, name: str | None = None,
 ) -> pd.DataFrame:
     """Run one AL experiment; write its per-cycle CSV, its indices and its extra outputs; return the rows.
 
@@ -180,7 +180,8 @@ def run_active_learning(
     rows plus annotated synthetic items). ``out_indices`` gets a row per pool sample taken
     (:data:`asal.runfiles.INDEX_COLUMNS`). ``outputs`` maps each extra output the strategy's registry entry
     declares (``synthetic``, ``lines``) to its path: an ``.npz`` of the annotated synthetic items. The fully
-    supervised bound (``strategy.whole_pool``) annotates the whole pool at once and trains once.
+    supervised bound (``strategy.whole_pool``) annotates the whole pool at once and trains once. ``name``: the
+    run's ``strategy`` in its rows (default the strategy's name; a labelling session's marks the person).
     """
     outputs = {kind: Path(path) for kind, path in (outputs or {}).items()}
     check_run(pool, test, strategy, settings, outputs)
@@ -190,6 +191,7 @@ def run_active_learning(
         "strategy": strategy.name, "strategy_files": strategy.identity(), "learner": learner.identity(),
         "annotator": annotator.identity(), "seed": seed, "settings": settings.digest(), "pool": pool.config_hash,
         "test": test.config_hash, "device": device.type,  # reproducible on one kind of device, not across kinds
+        **({"name": name} if name else {}),
     }
     out_csv = Path(out_csv)
     state = RunState.resume(out_csv, identity)
@@ -201,7 +203,7 @@ def run_active_learning(
     started, first_cycle = time.perf_counter(), len(state.rows)
     while not state.finished:
         row = run_cycle(state, strategy, learner, annotator, pool, settings, seed=seed, device=device,
-                        batch_size=score_batch_size)
+                        batch_size=score_batch_size, name=name or strategy.name)
         state.save(out_csv)
         per_cycle = (time.perf_counter() - started) / (len(state.rows) - first_cycle)
         log.info("%s seed %d cycle %d: %d labelled, accuracy %.4f, train %.1fs, select %.2fs; %.1fs/cycle, ETA %.0fs",
@@ -226,9 +228,9 @@ def max_selections(strategy: Strategy, settings: RunSettings) -> int | None:
 
 
 def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: Annotator, pool: ImageStore,
-              settings: RunSettings, *, seed: int, device: torch.device, batch_size: int) -> dict:
+              settings: RunSettings, *, seed: int, device: torch.device, batch_size: int, name: str) -> dict:
     """One cycle: train, evaluate, and unless the budget (or ``scan.max_cycles``) is reached, select and annotate;
-    its row is appended."""
+    its row (``strategy`` = ``name``) is appended."""
     cycle = len(state.rows)
     reads = (pool.images.rows_read, pool.images.read_seconds) if pool.on_disk else None
     labelled_idx, labels = state.labelled()
@@ -238,8 +240,9 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
     t0 = time.perf_counter()
     model = learner.fit(labelled_idx, labels, state.synthetic, seed=sub_seed(seed, cycle, 0))
     row = dict.fromkeys(ROW_COLUMNS, float("nan"))
-    row.update(strategy=strategy.name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
+    row.update(strategy=name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
                train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
+    annotator.trained(model, learner, row)
     n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
     cap = max_selections(strategy, settings)
     if cap is not None and cycle >= cap and n_new > 0:

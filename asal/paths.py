@@ -16,6 +16,8 @@ FILES = {
     "autoencoder": ("models/{exp}/autoencoder.pt", "autoencoder.pt: the feature autoencoder"),
     "oracle": ("models/{exp}/oracle.pt", "oracle.pt: the classifier that annotates synthetic images"),
     "oracle_metrics": ("models/{exp}/oracle_metrics.json", "the oracle's metrics JSON (its test accuracy is recorded)"),
+    "gan_samples": ("models/{exp}/gan_samples.png", "the GAN's sample grid (train-gan): what a person labelling an "
+                    "unlabelled pool can judge the GAN by"),
     "gan_metrics": ("models/{exp}/gan_metrics.json", "the GAN's quality figures and verdict (evaluate-gan): a run "
                     "warns if the GAN failed its quality gate"),
     "codes": ("features/{exp}/latent.h5", "the invert-gan output: latent codes of the pool and test images"),
