@@ -33,9 +33,10 @@ def session_paths(exp_name: str, strategy: str, seed: int, outputs=()) -> dict[s
 
 
 def open_session(config_file: str, exp_name: str, *, strategy: str | None, seed: int, device,
-                 score_batch_size: int | None = None) -> LabellingSession:
+                 score_batch_size: int | None = None, results: str | Path | None = None) -> LabellingSession:
     """The session of ``strategy`` (default: the experiment's first) and ``seed`` of experiment ``exp_name``
-    in ``config_file``, over the files its pre-processing wrote (a clear error names any that is missing)."""
+    in ``config_file``, over the files its pre-processing wrote (a clear error names any that is missing).
+    ``results``: a folder for the session's files instead of :data:`SESSION`'s (a benchmark's)."""
     from ..config import experiment, load_config
     from ..data import read_split
     from ..paths import path, run_inputs
@@ -55,6 +56,8 @@ def open_session(config_file: str, exp_name: str, *, strategy: str | None, seed:
     loaded = load_strategy(name, settings=settings, device=device,
                            files={kind: where for kind, where in files.items() if kind not in ("pool", "test")})
     out = session_paths(exp_name, name, seed, entry.outputs)
+    if results is not None:
+        out = {kind: Path(results) / where.name for kind, where in out.items()}
     for where in out.values():
         where.parent.mkdir(parents=True, exist_ok=True)
     return LabellingSession(

@@ -8,7 +8,8 @@ const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 let state = null;   // GET /api/state
 let batch = null;   // GET /api/batch
 let focus = -1;     // the item shown large: an index into batch.items
-let busy = false;   // a POST is on its way
+let pending = 0;    // answers and undos queued or on their way: sent one after another, none dropped
+let queue = Promise.resolve();
 
 const $ = (id) => document.getElementById(id);
 
@@ -61,7 +62,7 @@ function renderClasses() {
       button.append(key, " ");
     }
     button.append(name);
-    button.addEventListener("click", () => answer(name));
+    button.addEventListener("click", () => enqueue(() => answer(name)));
     return button;
   });
   $("classes").replaceChildren(...buttons);
@@ -165,9 +166,15 @@ async function loadBatch() {
   renderBatch();
 }
 
+// Keys and clicks run in the order given, each after the one before has been answered by the server: a fast
+// typist's keys are queued, not dropped.
+function enqueue(action) {
+  pending++;
+  queue = queue.then(action).catch((error) => { $("message").textContent = error.message; })
+    .finally(() => { pending--; });
+}
+
 async function send(path, payload) {
-  if (busy) return null;
-  busy = true;
   $("message").textContent = "";
   try {
     return await api(path, { method: "POST", body: JSON.stringify(payload) });
@@ -176,8 +183,6 @@ async function send(path, payload) {
     batch = null;   // another tab may have answered: reload the batch
     await refresh();
     return null;
-  } finally {
-    busy = false;
   }
 }
 
@@ -212,12 +217,14 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || $("gan-dialog").open) return;
   if (!state || state.status !== "labelling" || !batch) return;
   const k = KEYS.indexOf(event.key);
-  if (k >= 0 && k < state.classes.length) answer(state.classes[k]);
-  else if (event.key === "s") answer(null);
-  else if (event.key === "u") undo();
+  if (k >= 0 && k < state.classes.length) enqueue(() => answer(state.classes[k]));
+  else if (event.key === "s") enqueue(() => answer(null));
+  else if (event.key === "u") enqueue(undo);
   else if (event.key === "Enter") {
-    const item = batch.items[focus];
-    if (item && item.suggestion !== null) answer(item.suggestion);
+    enqueue(() => {
+      const item = batch && batch.items[focus];
+      return item && item.suggestion !== null ? answer(item.suggestion) : null;
+    });
   } else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
     const next = nextUnanswered(focus, event.key === "ArrowRight" ? 1 : -1);
     if (next >= 0) { focus = next; renderBatch(); }
@@ -225,8 +232,8 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
-$("skip").addEventListener("click", () => answer(null));
-$("undo").addEventListener("click", () => undo());
+$("skip").addEventListener("click", () => enqueue(() => answer(null)));
+$("undo").addEventListener("click", () => enqueue(undo));
 $("show-gan").addEventListener("click", () => {
   $("gan-samples").src = withToken("/api/gan-samples");
   $("gan-dialog").showModal();
@@ -236,4 +243,4 @@ $("export-ls").href = withToken("api/export?format=labelstudio");
 for (const link of document.querySelectorAll('#done a')) link.href = withToken(link.getAttribute("href"));
 
 refresh();
-setInterval(() => { if (!busy) refresh(); }, 700);
+setInterval(() => { if (!pending) refresh(); }, 700);
