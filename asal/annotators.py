@@ -63,8 +63,8 @@ class Annotator(ABC):
 
     def trained(self, model, learner: Learner, row: dict) -> None:
         """What the annotator may know before the cycle's selection reaches it: the model the cycle trained and
-        its row (test accuracy, labelled count). A person's page shows the model's suggestions; a simulation
-        ignores it."""
+        its row (the labelled count; the loop fills in the test accuracy while the annotator answers). A
+        person's page shows the model's suggestions; a simulation ignores it."""
 
 
 class DatasetLabels(Annotator):

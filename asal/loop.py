@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -241,7 +242,7 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
     model = learner.fit(labelled_idx, labels, state.synthetic, seed=sub_seed(seed, cycle, 0))
     row = dict.fromkeys(ROW_COLUMNS, float("nan"))
     row.update(strategy=name, seed=seed, cycle=cycle, n_labelled=state.n_annotated,
-               train_seconds=time.perf_counter() - t0, test_accuracy=learner.accuracy(model), n_selected=0)
+               train_seconds=time.perf_counter() - t0, n_selected=0)
     annotator.trained(model, learner, row)
     n_new = 0 if strategy.whole_pool else min(settings.al.new, settings.al.budget - state.n_annotated)
     cap = max_selections(strategy, settings)
@@ -259,7 +260,12 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
         t0 = time.perf_counter()
         selection = strategy.select(ctx, n_new)
         row["select_seconds"] = time.perf_counter() - t0
-        answer = annotator.annotate(selection)
+        # The test set is scored while the annotator answers: a person takes minutes, and the batch is not
+        # kept waiting for a figure only the run's rows need. The same model, so the same accuracy.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate") as executor:
+            accuracy = executor.submit(learner.accuracy, model)
+            answer = annotator.annotate(selection)
+            row["test_accuracy"] = accuracy.result()
         unknown = (set(selection.stats) | set(answer.stats)) - set(ROW_COLUMNS)
         if unknown:
             log.warning("diagnostics %s are not columns of a run file (asal.runfiles.DIAGNOSTICS): not kept",
@@ -267,6 +273,8 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
         row.update(selection.stats, **answer.stats, n_selected=answer.n_annotated,
                    selected_entropy=learner.selected_entropy(model, selection))
         state.record(selection, answer, cycle + 1)
+    else:
+        row["test_accuracy"] = learner.accuracy(model)
     if reads is not None:
         row.update(pool_rows_read=pool.images.rows_read - reads[0], read_seconds=pool.images.read_seconds - reads[1])
     state.rows.append(row)

@@ -166,7 +166,7 @@ class LabellingSession:
     def trained(self, model, learner, row: dict) -> None:
         with self.lock:
             self.model, self.learner = model, learner
-            self.history.append(dict(row))
+            self.history.append(row)  # the loop's own row: its test accuracy comes while the batch is answered
             self.next_number = int(row["cycle"]) + 1
             self.phase, self.since = "selecting the next batch", time.time()
 
@@ -218,7 +218,7 @@ class LabellingSession:
         with self.lock:
             given = [label for batch in self.journal.answers.values() for label in batch.values()]
             counts = np.bincount([label for label in given if label is not None], minlength=len(self.classes))
-            accuracy = self.history[-1]["test_accuracy"] if self.history else None
+            scored = [row for row in self.history if not math.isnan(row["test_accuracy"])]
             batch = self.batch
             return {
                 "experiment": self.experiment, "strategy": self.strategy.name, "seed": self.seed,
@@ -226,9 +226,8 @@ class LabellingSession:
                 "cycle": None if batch is None else batch.number, "n_labelled": int(counts.sum()),
                 "n_skipped": sum(label is None for label in given), "budget": self.settings.al.budget,
                 "classes": self.classes, "class_counts": dict(zip(self.classes, counts.tolist())),
-                "accuracy": None if accuracy is None or math.isnan(accuracy) else float(accuracy),
-                "accuracy_history": [[int(row["n_labelled"]), float(row["test_accuracy"])] for row in self.history
-                                     if not math.isnan(row["test_accuracy"])],
+                "accuracy": float(scored[-1]["test_accuracy"]) if scored else None,
+                "accuracy_history": [[int(row["n_labelled"]), float(row["test_accuracy"])] for row in scored],
                 "last_train_seconds": float(self.history[-1]["train_seconds"]) if self.history else None,
                 "batch_size": 0 if batch is None else len(batch.pool_idx),
                 "n_answered": 0 if batch is None else len(self.journal.answers.get(batch.number, {})),
