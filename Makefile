@@ -10,7 +10,7 @@ SET_THREADS := $(if $(filter 1 2,$(CORES)),--set-threads train_gan=1 train_oracl
 TARGET ?= $(addprefix results/mnist10/,accuracy.pdf accuracy.png entropy.pdf entropy.png timings.pdf timings.png \
 	samples.png tables.html config.yaml)
 
-.PHONY: run scale test lint install unlock report bench-selection bench-asal-plus clean-results
+.PHONY: run scale label test lint install unlock report bench-selection bench-asal-plus clean-results
 
 # Create the venv and install the package (with its test extras) when pyproject.toml is newer than the stamp.
 $(VENV)/.installed: pyproject.toml
@@ -29,6 +29,14 @@ SCALE_TARGET := $(addprefix results/mnist16m/,accuracy.pdf accuracy.png timings.
 scale: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake $(SCALE_TARGET) $(SET_THREADS) --cores $(CORES) \
 		--configfile config/scale/mnist16m.yaml
+
+# Label in the browser (README: People label): makes the experiment's pre-processing, then serves the page on
+# http://127.0.0.1:8765/. EXP, STRATEGY (default: the experiment's first), SEED and CONFIG as you need them.
+CONFIG ?= config/config.yaml
+SEED ?= 0
+label: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake $(SET_THREADS) --cores $(CORES) --configfile $(CONFIG) preprocess_$(EXP)
+	$(BIN)/asal label --config $(CONFIG) --experiment $(EXP) --seed $(SEED) $(if $(STRATEGY),--strategy $(STRATEGY))
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q

@@ -44,7 +44,8 @@ rule all:
     default_target: True
 
 
-# `snakemake --cores 8 preprocess_mnist10`: the GAN, autoencoder, oracle, features, PCA and indexes only.
+# `snakemake --cores 8 preprocess_mnist10`: the GAN, autoencoder, oracle, features, PCA and indexes only (no
+# oracle where the pool has no labels: rules/common.smk, labelled).
 for _exp in EXPERIMENTS:
 
     rule:

@@ -1,4 +1,8 @@
-"""Training the feature autoencoder on the pool, and its test-set reconstruction error."""
+"""Training the feature autoencoder on the pool, and its test-set reconstruction error.
+
+A pool no one has labelled may come without a test set (source ``unlabelled``; its test store has 0 rows):
+the error is then measured on a seeded sample of the pool held out of the training, and the metrics say so.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,27 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 from torchvision.utils import save_image
 
 from .data import ImageStore, training_sample
+from .errors import BadData
 from .files import atomic_path
 from .images import to_float
 from .models.autoencoder import ConvAutoencoder
+from .seeds import sub_seed
 from .settings import AutoencoderConfig
 
 log = logging.getLogger(__name__)
+
+#: Without a test set, this share of the (training sample of the) pool is held out to measure the autoencoder,
+#: at most :data:`HELDOUT_MAX` images, at least one: enough for a stable mean, little taken from training.
+HELDOUT_FRACTION = 0.1
+HELDOUT_MAX = 1000
+#: The key, after the autoencoder's seed, of the held-out sample's seed (:func:`asal.seeds.sub_seed`).
+HELDOUT_SEED_KEY = 2
 
 
 def train_autoencoder(
@@ -26,8 +40,17 @@ def train_autoencoder(
     recon_png: str | Path, metrics_json: str | Path, log_every_seconds: float = 30.0,
 ) -> dict:
     """Minimise the pixel MSE on the pool (a seeded sample of a pool too large for memory,
-    :func:`asal.data.training_sample`); write the model, a reconstruction grid and the test MSE."""
+    :func:`asal.data.training_sample`); write the model, a reconstruction grid and the test MSE.
+
+    An empty ``test`` (0 rows) is replaced by a seeded held-out part of the pool (:func:`split_heldout`),
+    which the training does not see: the grid shows it, and the metrics name it ``heldout_mse``,
+    ``evaluated_on: pool_heldout``, not ``test_mse``."""
     pool = training_sample(pool, cfg.seed)
+    heldout = len(test) == 0
+    if heldout:
+        empty_test, (pool, test) = test.path, split_heldout(pool, cfg.seed)
+        log.info("%s has no images: measuring on %d pool images held out of the training (seeded)", empty_test,
+                 len(test))
     torch.manual_seed(cfg.seed)
     model = ConvAutoencoder(pool.image_shape, cfg.code_dim).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -46,7 +69,12 @@ def train_autoencoder(
             log.info("step %d/%d  MSE %.5f  %.1f steps/s  ETA %.0fs", step, cfg.steps, loss.item(), rate, (cfg.steps - step) / rate)
             last_log = now
     model.eval()
-    metrics = {"test_mse": reconstruction_mse(model, test, device), "steps": cfg.steps, "seconds": time.perf_counter() - started}
+    mse = reconstruction_mse(model, test, device)
+    if heldout:
+        metrics = {"heldout_mse": mse, "evaluated_on": "pool_heldout", "heldout_images": len(test),
+                   "steps": cfg.steps, "seconds": time.perf_counter() - started}
+    else:
+        metrics = {"test_mse": mse, "steps": cfg.steps, "seconds": time.perf_counter() - started}
     with atomic_path(out) as tmp:
         torch.save({"config": asdict(cfg), "image_shape": list(pool.image_shape), "model": model.state_dict(),
                     "pool_hash": pool.config_hash}, tmp)
@@ -54,11 +82,25 @@ def train_autoencoder(
         tmp.write_text(json.dumps(metrics, indent=2))
     with torch.no_grad():
         originals = to_float(test.images[:32], device)
-        grid = torch.cat([originals[:16], model(originals[:16]), originals[16:], model(originals[16:])]).cpu()
+        halves = [half for half in (originals[:16], originals[16:]) if len(half)]  # the model takes no empty batch
+        grid = torch.cat([row for half in halves for row in (half, model(half))]).cpu()
     with atomic_path(recon_png) as tmp:
         save_image(grid, tmp, format="png", nrow=16, padding=2, pad_value=1.0)  # rows: test, recon, test, recon
-    log.info("autoencoder test MSE %.5f", metrics["test_mse"])
+    log.info("autoencoder %s MSE %.5f", "held-out pool" if heldout else "test", mse)
     return metrics
+
+
+def split_heldout(pool: ImageStore, seed: int) -> tuple[ImageStore, ImageStore]:
+    """``(training rows, held-out rows)`` of an in-memory ``pool``: a seeded draw of :data:`HELDOUT_FRACTION` of
+    it (at most :data:`HELDOUT_MAX`, at least 1) held out, both in the pool's order."""
+    if len(pool) < 2:
+        raise BadData(f"{pool.path}: {len(pool)} image(s): the autoencoder needs at least 2 without a test set "
+                      "(one to train on, one held out to measure it)")
+    n = min(HELDOUT_MAX, max(1, int(HELDOUT_FRACTION * len(pool))))
+    held = np.zeros(len(pool), bool)
+    held[np.random.default_rng(sub_seed(seed, HELDOUT_SEED_KEY)).choice(len(pool), n, replace=False)] = True
+    return tuple(ImageStore(pool.path, pool.images[rows], pool.labels[rows], pool.class_names, pool.config_hash)
+                 for rows in (~held, held))
 
 
 @torch.no_grad()

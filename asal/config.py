@@ -22,6 +22,11 @@ from .errors import BadConfig
 from .paths import INDEX_CHOICES, SPACES
 
 SCHEMA_PATH = Path(str(resources.files("asal") / "schema.yaml"))
+#: Data sources whose pool comes without labels: a person labels it, so nothing can be simulated (no oracle,
+#: no AL runs, no bound) and only pre-processing (GAN, autoencoder, features, indexes) is built.
+UNLABELLED_SOURCES = ("unlabelled",)
+#: The labelled sources an ``unlabelled`` experiment's test set (``data.test_source``) may be read with.
+TEST_SOURCES = ("idx", "npz", "imagefolder")
 
 
 def load_schema() -> dict:
@@ -87,12 +92,56 @@ def check_experiment(exp: dict, where: str) -> None:
         if space is not None and space not in exp["matching"]["spaces"]:
             raise BadConfig(f"{where}.strategies: {name!r} needs {space!r} in matching.spaces "
                             f"(now {exp['matching']['spaces']})")
+    check_data(exp["data"], f"{where}.data")
+    if not has_labels(exp["data"]):
+        cannot = [name for name in exp["strategies"] if needs_pool_labels(spec(name))]
+        if cannot:
+            raise BadConfig(f"{where}.strategies: {cannot} cannot run without labels, and data.source = "
+                            f"{exp['data']['source']!r} has none (the oracle, and the bound `full`, train on every "
+                            "pool label); remove them")
     classes = exp["data"]["classes"]
     n_classes = len(classes) if classes is not None else 10 if exp["data"]["source"] == "mnist" else None
     binary = [name for name in exp["strategies"] if spec(name).binary_only]
     if binary and n_classes not in (None, 2):
         raise BadConfig(f"{where}.strategies: {binary[0]!r} is for binary experiments, but data.classes "
                         f"{'has' if classes else '= null keeps all'} {n_classes} classes")
+
+
+def has_labels(data: dict) -> bool:
+    """Whether the pool of a data slice comes with labels, so that AL can be simulated on it (the oracle, the
+    runs, the bound). False for :data:`UNLABELLED_SOURCES`, whose pool labels are all
+    :data:`asal.data.store.UNLABELLED`. The workflow asks this to decide an experiment's targets."""
+    return data["source"] not in UNLABELLED_SOURCES
+
+
+def needs_pool_labels(strategy_spec) -> bool:
+    """Whether a strategy (its :class:`~asal.strategies.StrategySpec`) reads the pool's labels without a
+    person: through the oracle (trained on every pool label) or as the bound trained on all of them."""
+    return bool({"oracle", "oracle_metrics"} & set(strategy_spec.files)) or strategy_spec.whole_pool
+
+
+def check_data(data: dict, where: str = "data") -> None:
+    """What the schema cannot say clearly about a validated data slice: for ``unlabelled``, ``classes`` names
+    the classes a person chooses from (at least two unique strings), ``grow_to`` is unavailable, and an
+    explicit test set is ``test_source`` with ``test_path`` (and ``test_labels_path`` for ``idx``) together."""
+    if has_labels(data):
+        return
+    source, classes = data["source"], data["classes"]
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
+            and len(set(classes)) == len(classes)):
+        raise BadConfig(f"{where}.classes = {classes!r}: source {source!r} needs the names of the classes a person "
+                        "will choose from, at least two unique strings, e.g. [cat, dog]")
+    if data["grow_to"] is not None:
+        raise BadConfig(f"{where}.grow_to = {data['grow_to']}: not available for source {source!r}; an "
+                        "augmented copy of an image no one has labelled adds nothing to label")
+    test_source, test_path = data.get("test_source"), data["test_path"]
+    if test_path is not None and test_source is None:
+        raise BadConfig(f"{where}.test_path = {test_path!r} needs {where}.test_source, the labelled format it is "
+                        f"in ({', '.join(TEST_SOURCES)}): the pool of source {source!r} has no labels to split off")
+    if test_source is not None and test_path is None:
+        raise BadConfig(f"{where}.test_source = {test_source!r} needs {where}.test_path, the test set's file or folder")
+    if test_source == "idx" and not data["test_labels_path"]:
+        raise BadConfig(f"{where}.test_labels_path is required with test_source 'idx' (the labels of {test_path!r})")
 
 
 def check_sections(sections: dict, strategies: list[str], where: str) -> None:

@@ -2,9 +2,10 @@
 # (files, config sections, extra outputs) comes from its entry in the package's registry (asal.strategies).
 import json
 import re
+from pathlib import Path
 
 from asal import paths
-from asal.config import data_identity
+from asal.config import data_identity, has_labels
 from asal.settings import FullConfig, TrainConfig
 from asal.strategies import REGISTRY
 from asal.strategies import spec as strategy_spec
@@ -25,6 +26,12 @@ wildcard_constraints:
 
 def get_experiment(wildcards):
     return EXPERIMENTS[wildcards.exp]
+
+
+def labelled(exp):
+    """Whether experiment ``exp``'s pool has labels (asal.config.has_labels): without them (source `unlabelled`)
+    there is no oracle to train and no AL run to simulate, so only the models and features are targets."""
+    return has_labels(EXPERIMENTS[exp]["data"])
 
 
 def get_data_params(wildcards):
@@ -174,12 +181,17 @@ def get_index_params(wildcards):
 
 
 def get_preprocessing_targets(exp):
-    """Everything ASAL (and ADBA) need before active learning starts, and the quality figures of its models."""
+    """Everything ASAL (and ADBA) need before active learning starts, and the quality figures of its models:
+    the GAN's verdict by the oracle where the pool has labels, else the GAN and its samples only."""
     matching = EXPERIMENTS[exp]["matching"]
     reads_codes = any("codes" in strategy_spec(name).files for name in EXPERIMENTS[exp]["strategies"])
     latent = [paths.path("codes", exp)] if reads_codes else []
+    if labelled(exp):
+        gan = [paths.path("gan_metrics", exp)]
+    else:
+        gan = [paths.path("gan", exp), paths.path("gan_samples", exp)]
     return [
-        paths.path("gan_metrics", exp),
+        *gan,
         f"models/{exp}/autoencoder_metrics.json",
         *(paths.path("index", exp, space=space, index=matching["index"]) for space in matching["spaces"]),
         *latent,
@@ -187,13 +199,17 @@ def get_preprocessing_targets(exp):
 
 
 def get_run_csvs(wildcards):
+    """The experiment's simulated runs, and the labelling sessions a person has finished there (`asal label`
+    writes their CSVs at the end; no rule makes them), so the figures and tables show them beside the others."""
     exp = get_experiment(wildcards)
-    return expand(
+    runs = expand(
         "results/{exp}/runs/{strategy}/seed{seed}.csv",
         exp=wildcards.exp,
         strategy=exp["strategies"],
         seed=exp["seeds"],
     )
+    sessions = Path("results", wildcards.exp, "labelling").glob("*/seed*.csv")
+    return runs + sorted(str(path) for path in sessions if re.fullmatch(r"seed\d+\.csv", path.name))
 
 
 def get_replay_seed(wildcards):
@@ -220,7 +236,10 @@ def get_sample_examples(wildcards):
 
 def get_results(exp):
     """An experiment's figures (accuracy, entropy and timings as PDF and PNG, and Fig. 2's samples if it runs
-    ASAL), its tables page and the config that made them: everything its report shows."""
+    ASAL), its tables page and the config that made them: everything its report shows. None where the pool has
+    no labels: no run can be simulated."""
+    if not labelled(exp):
+        return []
     results = [f"results/{exp}/{name}.{ext}" for name in ("accuracy", "entropy", "timings") for ext in ("pdf", "png")]
     results += [f"results/{exp}/tables.html", f"results/{exp}/config.yaml"]
     if get_generative_strategies(exp):

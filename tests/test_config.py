@@ -30,7 +30,7 @@ def walk_properties(schema, path="", defs=None):
 
 #: Keys that only one source reads and that have no default, so that they never enter the data settings (and
 #: the rerun triggers) of experiments on other sources; the schema requires them where they are needed.
-SOURCE_KEYS_WITHOUT_DEFAULT = {"attribute", "extra"}
+SOURCE_KEYS_WITHOUT_DEFAULT = {"attribute", "extra", "test_source"}
 
 
 def test_every_property_has_description_and_default():

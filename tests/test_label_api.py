@@ -289,3 +289,46 @@ def test_the_journal_ignores_a_line_cut_by_a_kill_and_names_a_corrupt_one(tmp_pa
     path.write_text('{"op": "label", "batch": 0, "pool_index": 5, "label": 1}\nnonsense\n')
     with pytest.raises(BadData, match="line 2"):
         Journal(path)
+
+
+def test_a_pool_no_one_has_labelled_is_labelled_by_a_person_and_never_by_a_simulation(tmp_path):
+    """source `unlabelled` without a test set: the session runs to its budget, with each item's file as its
+    source and no accuracy; `run-al` refuses the pool instead of training on its -1 labels."""
+    from PIL import Image
+
+    from asal.data import prepare_data, read_split
+    from asal.errors import BadData
+    from asal.config import validate_slice
+    from conftest import make_images
+
+    images, _ = make_images(60, side=8, seed=5)
+    for k, image in enumerate(images):
+        where = tmp_path / "photos" / f"roll{k % 3}" / f"img{k:03d}.png"
+        where.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0]).save(where)
+    data = validate_slice({"source": "unlabelled", "path": str(tmp_path / "photos"), "classes": ["cat", "dog"],
+                           "channels": 1}, "data")
+    prepare_data(data, tmp_path / "pool.h5", tmp_path / "test.h5")
+    pool, test = read_split(tmp_path / "pool.h5"), read_split(tmp_path / "test.h5")
+    settings = RunSettings.of({"al": AL, "classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0,
+                                                        "steps": 20}}, strategy="random")
+    strategy = load_strategy("random", settings=settings, device=CPU)
+    with pytest.raises(BadData, match="no labels for the rows asked"):
+        run_active_learning(pool, test, strategy=strategy, seed=0, settings=settings, out_csv=tmp_path / "sim.csv",
+                            out_indices=tmp_path / "sim_indices.csv", device=CPU)
+    session = LabellingSession(pool, test, strategy=strategy, settings=settings, seed=0, device=CPU,
+                               out_csv=tmp_path / "s.csv", out_indices=tmp_path / "s_indices.csv",
+                               journal=Journal(tmp_path / "s_journal.jsonl"))
+    session.start()
+    client = create_app(session).test_client()
+    state = wait(client, "labelling")
+    assert state["classes"] == ["cat", "dog"] and not state["has_test_set"] and state["accuracy"] is None
+    item = client.get("/api/batch").get_json()["items"][0]
+    files = sorted(str(path.relative_to(tmp_path / "photos")) for path in (tmp_path / "photos").rglob("*.png"))
+    assert item["source"] == files[item["pool_index"]]
+    fake = np.array([k % 2 for k in range(len(pool))])  # a person's answers: alternate classes
+    label_until_done(client, type("Answers", (), {"labels": fake}))
+    session.close()
+    rows = pd.read_csv(tmp_path / "s.csv")
+    assert rows["test_accuracy"].isna().all() and rows["n_labelled"].iloc[-1] == AL["budget"]
+    assert "cat" in client.get("/api/export?format=csv").data.decode()

@@ -163,6 +163,55 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     assert planned_jobs(wd) == {"run_al": 5, **figures}  # Fig. 2 replays seed 0 and stays
 
 
+def dry_run_outputs(workdir: Path, *targets: str) -> set[str]:
+    """The output files a dry run of ``targets`` (the default target if none) would make."""
+    out = snakemake(workdir, "-n", *targets).stdout
+    return {path.strip() for line in re.findall(r"^\s+output: (.+)$", out, re.M) for path in line.split(",")}
+
+
+def test_an_unlabelled_experiment_plans_its_models_and_features_but_no_oracle_and_no_run(tmp_path):
+    """No labels, so no oracle to train and no AL run to simulate: the default target and preprocess_<exp> make
+    the GAN, the autoencoder, the features and the indexes of an `unlabelled` experiment, and only those, while
+    a labelled experiment beside it plans everything as before."""
+    from PIL import Image
+
+    x, _ = make_images(30, n_classes=2, side=10)
+    for i, image in enumerate(x):
+        (tmp_path / "raw" / "unl" / f"part{i % 3}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "raw" / "unl" / f"part{i % 3}" / f"{i:02d}.png")
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    unl = dict(config["experiments"]["tiny"], data={"source": "unlabelled", "path": "raw/unl", "classes": ["a", "b"],
+                                                    "channels": 1}, strategies=["random", "asal-raw"])
+    config["experiments"] = {"unl": unl}
+    write_config(tmp_path, config)
+    models_and_features = {
+        "data/unl/pool.h5", "data/unl/test.h5", "models/unl/gan.pt", "models/unl/gan_samples.png",
+        "models/unl/gan_losses.csv", "models/unl/autoencoder.pt", "models/unl/autoencoder_reconstructions.png",
+        "models/unl/autoencoder_metrics.json",
+        *(f"features/unl/{space}_{kind}" for space in ("raw", "auto", "disc") for kind in ("pca.h5", "kdtree.index")),
+    }
+    assert dry_run_outputs(tmp_path) == models_and_features
+    assert dry_run_outputs(tmp_path, "preprocess_unl") == models_and_features
+    assert planned_jobs(tmp_path) == {"prepare_data": 1, "train_gan": 1, "train_autoencoder": 1,
+                                      "project_features": 3, "build_index": 3}
+
+    x, y = make_images(400, n_classes=3, side=10)  # a labelled experiment beside it: everything, as before
+    np.savez(tmp_path / "raw" / "tiny.npz", x=x, y=y)
+    config["experiments"] = {"unl": unl, "tiny": TINY["experiments"]["tiny"]}
+    write_config(tmp_path, config)
+    planned = dry_run_outputs(tmp_path)
+    assert {path for path in planned if "/unl/" in path} == models_and_features
+    assert {"models/tiny/oracle.pt", "models/tiny/gan_metrics.json", "results/tiny/accuracy.pdf",
+            "results/tiny/runs/random/seed0.csv"} <= planned
+
+    config["experiments"] = {"unl": dict(unl, strategies=["random", "gaal"])}
+    write_config(tmp_path, config)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "['gaal'] cannot run without labels" in result.stdout + result.stderr
+
+
 def test_invalid_config_fails_at_load_naming_the_key(workflow_run, tmp_path):
     wd = tmp_path / "bad"
     wd.mkdir()

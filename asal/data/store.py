@@ -1,10 +1,16 @@
 """The HDF5 image store every stage reads: ``data/{exp}/pool.h5`` and ``data/{exp}/test.h5``.
 
-Layout: ``images`` uint8 (N, C, H, W), chunked by rows; ``labels`` int64 (N,) with class ids 0..K-1;
-``orig_index`` int64 (N,), the row in the source split. Attributes: ``class_names`` (JSON list, the source's
-label of each class id), ``source``, ``split``, ``config`` (JSON of the data slice), ``config_hash`` and
-``asal_version``. Files are written under a temporary name and renamed, so a killed job leaves nothing that
-looks complete; readers open read-only, so many AL jobs can share one file.
+Layout: ``images`` uint8 (N, C, H, W), chunked by rows; ``labels`` int64 (N,) with class ids 0..K-1, or
+:data:`UNLABELLED` (-1) in every row of a pool no one has labelled (source ``unlabelled``); ``orig_index`` int64
+(N,), the row in the source split; ``sources`` (N,) variable-length UTF-8 strings, only where the rows come
+from image files (``imagefolder``, ``unlabelled``; not a grown pool): each row's file, relative to
+``data.path`` (``data.test_path`` for an explicit test split), so a person can be shown which file to label
+(:func:`read_sources`; stores without it, older ones included, give None). Attributes: ``class_names`` (JSON
+list, the source's label of each class id; for ``unlabelled``, ``data.classes``, the names a person chooses
+from), ``source``, ``split``, ``config`` (JSON of the data slice), ``config_hash`` and ``asal_version``.
+A test store may have no rows (``unlabelled`` without ``data.test_source``): images (0, C, H, W). Files are
+written under a temporary name and renamed, so a killed job leaves nothing that looks complete; readers open
+read-only, so many AL jobs can share one file.
 
 A store of at most :data:`IN_MEMORY_MAX_BYTES` of images is read into memory; a larger one stays on disk and
 is read by rows (:class:`~asal.data.rows.StoredRows`), so a run's memory does not grow with its pool. Small
@@ -30,6 +36,8 @@ from .rows import CHUNK_BYTES, StoredRows
 log = logging.getLogger(__name__)
 
 ROWS_PER_CHUNK = 1024
+#: The ``sources`` dataset's type: variable-length UTF-8 strings.
+SOURCES_DTYPE = h5py.string_dtype("utf-8")
 #: A store's images up to this size are read into memory; larger ones are read from disk by rows. Either way a
 #: run gives the same results (tests/test_pool_on_disk.py); this only trades memory for speed. Memory is
 #: faster for a compressed store scanned every cycle; a large store is uncompressed, and the page cache
@@ -40,6 +48,10 @@ IN_MEMORY_MAX_BYTES = 256 << 20
 #: size is its own sample: 2.7M MNIST images, 170k at 64x64x3. It decides results, so it is fixed here, not
 #: by the machine.
 TRAINING_SAMPLE_BYTES = 2 << 30
+#: The label of a pool row that no one has labelled (every row of source ``unlabelled``). It is the value the AL
+#: loop's annotators give for "no answer" (:data:`asal.annotators.SKIP`), defined here so the data stage does
+#: not import the loop's modules; a stage that trains on labels must refuse a pool holding it.
+UNLABELLED = -1
 
 
 def subsample(n_available: int, size: int | None, rng: np.random.Generator, key: str, where: str) -> np.ndarray:
@@ -55,7 +67,8 @@ class StoreWriter:
     """Append-only writer of one split (for sources too large to hold in memory, such as LSUN).
 
     ``images`` grows by rows, chunked at most :data:`ROWS_PER_CHUNK` rows or about :data:`CHUNK_BYTES`;
-    ``close`` (on leaving a ``with`` block without error) writes labels, source rows and the attributes.
+    ``close`` (on leaving a ``with`` block without error) writes labels, source rows, the source files (if
+    every ``append`` gave them) and the attributes.
     Write to a temporary path (:func:`atomic_path`) and rename it after ``close``. ``compress``: gzip the
     images (about 2x smaller for MNIST, and 30x slower to read a scattered row).
     """
@@ -66,6 +79,7 @@ class StoreWriter:
                           config=canonical_json(config), config_hash=config_hash(config), asal_version=__version__)
         self.labels: list[np.ndarray] = []
         self.orig_index: list[np.ndarray] = []
+        self.sources: list[str] | None = None  # each row's file, where the appends give them
         # At most ~1 MiB per chunk (h5py's default chunk cache): 1,024 MNIST rows, 341 at 32x32x3, 85 at 64x64x3.
         rows = max(1, min(chunk_rows, CHUNK_BYTES // int(np.prod(image_shape))))
         self.fh = h5py.File(path, "w")
@@ -79,9 +93,15 @@ class StoreWriter:
             self.fh.close()
             raise
 
-    def append(self, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray) -> None:
-        """Add rows: ``images`` (B, C, H, W) uint8, ``labels`` and ``orig_index`` (B,) integers."""
+    def append(self, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray,
+               sources: list[str] | None = None) -> None:
+        """Add rows: ``images`` (B, C, H, W) uint8, ``labels`` and ``orig_index`` (B,) integers, and optionally
+        ``sources`` (B,), each row's file; given to one append, it must be given to every append."""
         assert images.dtype == np.uint8 and images.shape[1:] == self.images.shape[1:], (images.dtype, images.shape)
+        assert not self.labels or (sources is None) == (self.sources is None), "sources given to some appends only"
+        if sources is not None:
+            assert len(sources) == len(images), (len(sources), len(images))
+            self.sources = [*(self.sources or []), *map(str, sources)]
         n = self.images.shape[0]
         self.images.resize(n + len(images), axis=0)
         self.images[n:] = images
@@ -102,6 +122,8 @@ class StoreWriter:
         try:
             self.fh.create_dataset("labels", data=np.concatenate([empty, *self.labels]))
             self.fh.create_dataset("orig_index", data=np.concatenate([empty, *self.orig_index]))
+            if self.sources is not None:
+                self.fh.create_dataset("sources", data=self.sources, dtype=SOURCES_DTYPE)
             self.fh.attrs.update(self.attrs)
         finally:
             self.fh.close()
@@ -109,13 +131,26 @@ class StoreWriter:
 
 def write_split(
     path: Path, images: np.ndarray, labels: np.ndarray, orig_index: np.ndarray, *, class_names: list,
-    source: str, split: str, config: dict,
+    source: str, split: str, config: dict, sources: list[str] | None = None,
 ) -> None:
-    """Write one split to ``path`` (a temporary file that the caller renames). ``images`` (N, C, H, W) uint8."""
+    """Write one split to ``path`` (a temporary file that the caller renames). ``images`` (N, C, H, W) uint8,
+    N may be 0; ``sources``: each row's file, relative to the data's root, where the rows come from files."""
     assert images.dtype == np.uint8 and images.ndim == 4, (images.dtype, images.shape)
     with StoreWriter(path, images.shape[1:], class_names=class_names, source=source, split=split,
                      config=config, chunk_rows=min(len(images), ROWS_PER_CHUNK)) as writer:
-        writer.append(images, labels, orig_index)
+        writer.append(images, labels, orig_index, sources)
+
+
+def read_sources(path: str | Path) -> list[str] | None:
+    """Each row's file, relative to the data's root (``sources``), of a store whose rows come from image files;
+    None for a store without them (other sources, grown pools, stores written before the dataset existed)."""
+    try:
+        with h5py.File(path, "r") as fh:
+            if "sources" not in fh:
+                return None
+            return fh["sources"].asstr()[()].tolist()
+    except OSError as exc:
+        raise BadData(f"{path}: not an asal image store ({exc})") from None
 
 
 @dataclass

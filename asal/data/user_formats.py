@@ -1,7 +1,10 @@
-"""Readers for a user's own data: MNIST-style IDX files, NumPy ``.npz`` archives and image folders.
+"""Readers for a user's own data: MNIST-style IDX files, NumPy ``.npz`` archives, image folders by class, and
+folders of images without labels.
 
 Each returns ``(images (N, C, H, W) uint8, labels (N,))``; labels are integers for idx/npz and folder names
-for imagefolder. Every failure is a :class:`BadData` naming the file.
+for imagefolder, which also returns each image's path relative to its root. :func:`unlabelled_files` finds
+the images of a folder no one has labelled, :func:`read_images` decodes them. Every failure is a
+:class:`BadData` naming the file.
 """
 
 from __future__ import annotations
@@ -96,12 +99,40 @@ def check_int_labels(labels: np.ndarray, where) -> np.ndarray:
 
 def load_imagefolder(
     root: str | Path, *, channels: int = 3, image_size: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``root/<class>/*.png|jpg``: images sorted by class then file name; labels are the folder names."""
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``root/<class>/*.png|jpg``: images sorted by class then file name; labels are the folder names.
+
+    Returns ``(images (N, C, H, W) uint8, labels (N,) str, sources)``, ``sources`` each image's path relative
+    to ``root`` (``cat/001.png``), which the store keeps (its ``sources`` dataset)."""
     root = _existing(root)
     files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise BadData(f"{root}: no PNG or JPEG files in any class sub-folder")
+    images = read_images(files, channels=channels, image_size=image_size)
+    return images, np.array([p.parent.name for p in files]), relative_paths(files, root)
+
+
+def unlabelled_files(root: str | Path) -> list[Path]:
+    """Every PNG or JPEG under ``root``, at any depth: a pool no one has labelled yet (decode the ones kept
+    with :func:`read_images`; :func:`relative_paths` names them). Sorted by path relative to ``root``, folder
+    by folder (as :func:`load_imagefolder` sorts). Names starting with ``.`` (``.ipynb_checkpoints/``, macOS's
+    ``._x.png``) and what lies under them are skipped, as they are not the user's images."""
+    root = _existing(root)
+    if not root.is_dir():
+        raise BadData(f"{root}: not a folder (source 'unlabelled' reads every PNG or JPEG under a folder)")
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not files:
+        raise BadData(f"{root}: no PNG or JPEG files in it or any sub-folder")
+    return files
+
+
+def read_images(files: list[Path], *, channels: int, image_size: list[int] | None) -> np.ndarray:
+    """Decode ``files`` in order into (N, C, H, W) uint8; all must have one size, unless ``image_size``
+    resizes them (:func:`~asal.data.images.decode_image`)."""
     images = []
     for file in files:
         arr = decode_image(file, channels=channels, size=image_size, where=str(file))
@@ -111,4 +142,9 @@ def load_imagefolder(
                 "set data.image_size to resize"
             )
         images.append(arr)
-    return to_nchw(images), np.array([p.parent.name for p in files])
+    return to_nchw(images)
+
+
+def relative_paths(files: list[Path], root: Path) -> list[str]:
+    """Each file's path relative to ``root``, with ``/`` between folders whatever the system."""
+    return [p.relative_to(root).as_posix() for p in files]

@@ -39,7 +39,7 @@ def open_session(config_file: str, exp_name: str, *, strategy: str | None, seed:
     ``results``: a folder for the session's files instead of :data:`SESSION`'s (a benchmark's)."""
     from ..config import experiment, load_config
     from ..data import read_split
-    from ..paths import path, run_inputs
+    from ..paths import ADVISORY_FILES, path, run_inputs
     from ..settings import RunSettings
     from ..strategies import spec
     from ..strategies.base import load_strategy
@@ -47,7 +47,8 @@ def open_session(config_file: str, exp_name: str, *, strategy: str | None, seed:
     exp = experiment(load_config(config_file), exp_name)
     name = strategy or exp["strategies"][0]
     entry = spec(name)
-    files = run_inputs(entry, exp_name, exp)
+    files = {kind: where for kind, where in run_inputs(entry, exp_name, exp).items()
+             if kind not in ADVISORY_FILES or Path(where).exists()}  # no GAN verdict without labels: no warning
     missing = [f"{kind} ({where})" for kind, where in files.items() if not Path(where).exists()]
     if missing:
         raise BadConfig(f"strategy {name!r} of experiment {exp_name!r} needs {', '.join(missing)}: run "

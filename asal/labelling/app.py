@@ -5,7 +5,8 @@ written):
 
 - ``GET /``: the page (plain HTML, CSS and JavaScript from ``static/``, no build step).
 - ``GET /api/state``: experiment, strategy, cycle, n_labelled, budget, classes, class counts, status
-  (``labelling``, ``training``, ``done``, or ``failed`` with ``error``), last test accuracy.
+  (``labelling``, ``training``, ``done``, or ``failed`` with ``error``), the last test accuracy (scored while
+  the batch is answered; null before, or without a test set: ``has_test_set``).
 - ``GET /api/batch``: the batch's cycle and items (``pool_index``, ``source``, ``image`` and ``synthetic``
   URLs, ``suggestion``, ``answered``, ``label``).
 - ``POST /api/label`` ``{"pool_index": i, "label": "<class>"}`` (``null``: skip); ``POST /api/undo``.

@@ -231,7 +231,7 @@ class LabellingSession:
                 "last_train_seconds": float(self.history[-1]["train_seconds"]) if self.history else None,
                 "batch_size": 0 if batch is None else len(batch.pool_idx),
                 "n_answered": 0 if batch is None else len(self.journal.answers.get(batch.number, {})),
-                "error": self.error, "gan_samples": self.gan_samples is not None,
+                "has_test_set": len(self.test) > 0, "error": self.error, "gan_samples": self.gan_samples is not None,
                 "outputs": {"runs": str(self.out_csv), "indices": str(self.out_indices)} if self.status == "done" else None,
             }
 

@@ -38,8 +38,8 @@ function renderHeader() {
     (state.n_skipped ? ` (${state.n_skipped} skipped)` : "");
   $("labelled-bar").style.width = Math.min(100, 100 * state.n_labelled / state.budget) + "%";
   $("cycle").textContent = state.cycle === null ? "" : `cycle ${state.cycle}`;
-  $("accuracy").textContent = state.accuracy === null ? (state.accuracy_history.length ? "" : "no test accuracy yet")
-    : `test accuracy ${percent(state.accuracy)}`;
+  $("accuracy").textContent = !state.has_test_set ? "no test set"
+    : state.accuracy === null ? "test accuracy: after the first training" : `test accuracy ${percent(state.accuracy)}`;
   $("status").textContent = state.status;
   $("status").className = "chip " + state.status;
   $("show-gan").hidden = !state.gan_samples;
