@@ -7,14 +7,12 @@ without them unless ASAL_REQUIRE_BROWSER is set, as CI sets it. ASAL_SCREENSHOTS
 screenshots there.
 """
 
-import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
