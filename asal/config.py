@@ -163,6 +163,10 @@ def check_sections(sections: dict, strategies: list[str], where: str) -> None:
         if spec(name).needs_dropout and classifier["dropout"] == 0:
             raise BadConfig(f"{where}: strategy {name!r} samples the classifier's dropout, but classifier.dropout "
                             f"= 0: set it above 0 (e.g. 0.25) or drop {name!r}")
+        if "learning_loss" in spec(name).sections and (classifier["model"] != "cnn" or classifier["optimizer"] == "lbfgs"):
+            raise BadConfig(f"{where}: strategy {name!r} predicts the loss from the classifier's intermediate feature "
+                            f"maps, trained on its mini-batches, but classifier.model = {classifier['model']!r} with "
+                            f"optimizer {classifier['optimizer']!r}: it needs model cnn with adam or sgd")
 
 
 def write_experiment_config(name: str, exp: dict, out: str | Path) -> None:

@@ -17,7 +17,7 @@ import torch
 from .data import ImageStore
 from .models.classifiers import predict_proba, train_classifier
 from .scores import entropy
-from .settings import TrainConfig
+from .settings import LearningLossConfig, TrainConfig
 
 if TYPE_CHECKING:
     from .strategies.base import Selection
@@ -50,16 +50,20 @@ class Learner(ABC):
 
 class ClassifierLearner(Learner):
     """The experiment's classifier (``classifier`` section) on images: pool rows, then annotated synthetic
-    images (``synthetic["images"]`` (S, C, H, W) uint8 with ``synthetic["labels"]`` (S,), GAAL's)."""
+    images (``synthetic["images"]`` (S, C, H, W) uint8 with ``synthetic["labels"]`` (S,), GAAL's). With
+    ``loss_prediction`` (Learning Loss and ASAL for it) the CNN trains with its loss-prediction module."""
 
-    def __init__(self, cfg: TrainConfig, pool: ImageStore, test: ImageStore, device: torch.device):
+    def __init__(self, cfg: TrainConfig, pool: ImageStore, test: ImageStore, device: torch.device,
+                 loss_prediction: LearningLossConfig | None = None):
         self.cfg, self.pool, self.test, self.device = cfg, pool, test, device
+        self.loss_prediction = loss_prediction
 
     def fit(self, pool_idx: np.ndarray, labels: np.ndarray, synthetic: dict[str, np.ndarray], *, seed: int):
         images = self.pool.images[pool_idx]
         if synthetic and len(synthetic["labels"]):
             images, labels = np.concatenate([images, synthetic["images"]]), np.concatenate([labels, synthetic["labels"]])
-        return train_classifier(self.cfg, images, labels, self.pool.n_classes, seed=seed, device=self.device)
+        return train_classifier(self.cfg, images, labels, self.pool.n_classes, seed=seed, device=self.device,
+                                loss_prediction=self.loss_prediction)
 
     def accuracy(self, model) -> float:
         """NaN without a test set (an unlabelled source labelled by a person, with no test set given)."""

@@ -99,6 +99,40 @@ class BaldConfig(Section):
 
 
 @dataclass(frozen=True)
+class LearningLossConfig(Section):
+    """The ``learning_loss`` section: the loss-prediction module and its ranking loss."""
+
+    schema_def: ClassVar[str] = "learning_loss"
+    weight: float
+    margin: float
+    detach_after: float
+    width: int
+
+
+@dataclass(frozen=True)
+class VaalConfig(Section):
+    """The ``vaal`` section: VAAL's beta-VAE and discriminator, trained every cycle."""
+
+    schema_def: ClassVar[str] = "vaal"
+    latent_dim: int
+    beta: float
+    adversary_weight: float
+    steps: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class TypiclustConfig(Section):
+    """The ``typiclust`` section: its clustering and typicality."""
+
+    schema_def: ClassVar[str] = "typiclust"
+    neighbours: int
+    min_cluster_size: int
+    max_clusters: int
+
+
+@dataclass(frozen=True)
 class ScanConfig(Section):
     """The ``scan`` section: where a pool scan stops before the budget."""
 
@@ -204,7 +238,8 @@ class AutoencoderConfig(Section):
 
 #: The sections an AL run may read, by name.
 RUN_SECTIONS = {"classifier": TrainConfig, "al": AlConfig, "asal": AsalConfig, "asal_plus": AsalPlusConfig,
-                "bald": BaldConfig, "full": FullConfig, "adba": AdbaConfig, "scan": ScanConfig}
+                "bald": BaldConfig, "full": FullConfig, "adba": AdbaConfig, "scan": ScanConfig,
+                "learning_loss": LearningLossConfig, "vaal": VaalConfig, "typiclust": TypiclustConfig}
 
 
 @dataclass(frozen=True)
@@ -219,6 +254,9 @@ class RunSettings:
     full: FullConfig
     adba: AdbaConfig
     scan: ScanConfig
+    learning_loss: LearningLossConfig
+    vaal: VaalConfig
+    typiclust: TypiclustConfig
 
     @classmethod
     def of(cls, sections: dict | None = None, *, strategy: str | None = None, where: str = "--params") -> RunSettings:

@@ -111,7 +111,13 @@ class StrategyWorld:
             build_index("flat", pca, self._at("index", exp, space=space, index="flat"))
 
     def settings(self, name: str) -> RunSettings:
-        """A linear classifier (with dropout and adam where the strategy samples dropout), al's defaults."""
+        """A linear classifier (with dropout and adam where the strategy samples dropout; the CNN where it
+        predicts the loss), al's defaults."""
+        if "learning_loss" in spec(name).sections:  # the loss module reads the CNN's blocks, trained on mini-batches
+            return RunSettings.of({"classifier": {"model": "cnn", "steps": 10, "batch_size": 16}})
+        if "vaal" in spec(name).sections:  # its default 500 steps a selection are ~10 s even at 8x8
+            return RunSettings.of({"classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 20},
+                                   "vaal": {"steps": 10, "batch_size": 16}})
         if spec(name).needs_dropout:
             return RunSettings.of({"classifier": {"model": "linear", "dropout": 0.25, "steps": 30}})
         return RunSettings.of({"classifier": {"model": "linear", "optimizer": "lbfgs", "lr": 1.0, "steps": 20}})

@@ -305,7 +305,7 @@ def test_a_pool_no_one_has_labelled_is_labelled_by_a_person_and_never_by_a_simul
     for k, image in enumerate(images):
         where = tmp_path / "photos" / f"roll{k % 3}" / f"img{k:03d}.png"
         where.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image[0]).save(where)
+        Image.fromarray(image).save(where)  # 8x8 gray
     data = validate_slice({"source": "unlabelled", "path": str(tmp_path / "photos"), "classes": ["cat", "dog"],
                            "channels": 1}, "data")
     prepare_data(data, tmp_path / "pool.h5", tmp_path / "test.h5")

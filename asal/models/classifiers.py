@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from ..errors import BadConfig
 from ..images import to_float
-from ..settings import INFERENCE_BATCH, TrainConfig
+from ..settings import INFERENCE_BATCH, LearningLossConfig, TrainConfig
 
 
 def head_dropout(p: float) -> nn.Module:
@@ -71,7 +71,21 @@ class SmallCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        return F.relu(self.fc(self.conv(x).flatten(1)))  # (B, hidden)
+        return self.features_of_map(self.conv(x))  # (B, hidden)
+
+    def features_of_map(self, last_map: torch.Tensor) -> torch.Tensor:
+        """The last block's feature map (B, c, h, w) -> penultimate features (B, hidden)."""
+        return F.relu(self.fc(last_map.flatten(1)))
+
+    def block_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature map after each conv block, [(B, c_i, h_i, w_i)], the last one that ``features`` reads:
+        what Learning Loss's module predicts the loss from."""
+        x = x.contiguous(memory_format=torch.channels_last)
+        maps = []
+        for start in range(0, len(self.conv), 3):  # conv, ReLU, max-pool
+            x = self.conv[start : start + 3](x)
+            maps.append(x)
+        return maps
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         """Penultimate features (B, hidden) -> logits (B, K), through the dropout."""
@@ -79,6 +93,58 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))  # (B, K)
+
+
+class LossPredictingCNN(nn.Module):
+    """Learning Loss's model (Yoo & Kweon, CVPR 2019): the CNN, and a module that predicts each sample's loss
+    from the CNN's block feature maps: per block, global average pooling and a fully connected layer of
+    ``width`` units with ReLU; the blocks' outputs concatenated, then one linear output. As a classifier it is
+    the CNN (``forward``, ``features``, ``classify``), so everything that scores the classifier scores it."""
+
+    def __init__(self, classifier: SmallCNN, width: int):
+        super().__init__()
+        self.classifier = classifier
+        channels = [layer.out_channels for layer in classifier.conv if isinstance(layer, nn.Conv2d)]
+        self.heads = nn.ModuleList(nn.Linear(c, width) for c in channels)
+        self.out = nn.Linear(width * len(channels), 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(x)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier.classify(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)  # (B, K)
+
+    def loss_from_maps(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Block feature maps -> predicted loss (B,)."""
+        pooled = [F.relu(head(m.mean(dim=(2, 3)))) for head, m in zip(self.heads, maps)]
+        return self.out(torch.cat(pooled, dim=1)).squeeze(1)
+
+    def predict_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] -> predicted loss (B,); differentiable in ``x`` (ASAL's ascent)."""
+        return self.loss_from_maps(self.classifier.block_maps(x))
+
+    def forward_with_loss(self, x: torch.Tensor, *, detach: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, K) and predicted loss (B,) from one pass through the blocks; with ``detach`` the loss
+        module's gradient stops at the feature maps (the paper's cut after a set epoch)."""
+        maps = self.classifier.block_maps(x)
+        logits = self.classifier.classify(self.classifier.features_of_map(maps[-1]))
+        return logits, self.loss_from_maps([m.detach() for m in maps] if detach else maps)
+
+
+def ranking_loss(predicted: torch.Tensor, target: torch.Tensor, margin: float) -> torch.Tensor:
+    """Learning Loss's margin ranking loss over the pairs of a batch: sample i against sample B-1-i for
+    i < B/2 (the batch against itself reversed, as the paper's code pairs them), each pair
+    max(0, margin - sign(l_i - l_j) * (p_i - p_j)) with sign +1 where l_i > l_j, else -1; the mean over
+    pairs. ``predicted`` (B,), ``target`` (B,) the true losses, detached. 0 for a batch of one."""
+    half = len(predicted) // 2
+    if half == 0:
+        return predicted.sum() * 0.0
+    difference = (predicted - predicted.flip(0))[:half]
+    sign = torch.where((target - target.flip(0))[:half] > 0, 1.0, -1.0)
+    return (margin - sign * difference).clamp_min(0.0).mean()
 
 
 MODELS = {"linear": LinearClassifier, "cnn": SmallCNN}
@@ -97,21 +163,36 @@ def _l2_penalty(model: nn.Module) -> torch.Tensor:
 
 def train_classifier(
     cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, n_classes: int, *, seed: int,
-    device: torch.device,
+    device: torch.device, loss_prediction: LearningLossConfig | None = None,
 ) -> nn.Module:
     """Train a fresh classifier on ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64.
 
     Initialisation and mini-batch order come from ``seed`` alone, so a resumed AL run retrains
-    bit for bit the classifier an uninterrupted run would have.
+    bit for bit the classifier an uninterrupted run would have. With ``loss_prediction`` the CNN is a
+    :class:`LossPredictingCNN` trained jointly: each mini-batch adds ``weight`` times the
+    :func:`ranking_loss` of the predicted against the true per-sample losses, and after ``detach_after`` of
+    the steps the module's gradient no longer reaches the CNN.
     """
     if cfg.dropout > 0 and cfg.optimizer == "lbfgs":
         raise BadConfig(f"classifier.dropout = {cfg.dropout} with optimizer lbfgs: lbfgs needs a deterministic loss")
+    if loss_prediction is not None and (cfg.model != "cnn" or cfg.optimizer == "lbfgs"):
+        raise BadConfig(f"Learning Loss needs classifier.model cnn with adam or sgd, not {cfg.model} with {cfg.optimizer}")
     torch.manual_seed(seed)
-    model = build_classifier(cfg, images.shape[1:], n_classes).to(device)
+    model = build_classifier(cfg, images.shape[1:], n_classes)
+    if loss_prediction is not None:
+        model = LossPredictingCNN(model, loss_prediction.width)
+    model = model.to(device)
     y = torch.from_numpy(labels).to(device)
+    detach_from = math.inf if loss_prediction is None else int(loss_prediction.detach_after * cfg.steps)
 
-    def loss_on(xb, yb):
-        return F.cross_entropy(model(xb), yb) + 0.5 * cfg.weight_decay * _l2_penalty(model)
+    def loss_on(xb, yb, step: int = 0):
+        penalty = 0.5 * cfg.weight_decay * _l2_penalty(model)
+        if loss_prediction is None:
+            return F.cross_entropy(model(xb), yb) + penalty
+        logits, predicted = model.forward_with_loss(xb, detach=step >= detach_from)
+        losses = F.cross_entropy(logits, yb, reduction="none")  # (B,)
+        ranking = ranking_loss(predicted, losses.detach(), loss_prediction.margin)
+        return losses.mean() + loss_prediction.weight * ranking + penalty
 
     model.train()
     if cfg.optimizer == "lbfgs":
@@ -135,12 +216,12 @@ def train_classifier(
         gen = torch.Generator().manual_seed(seed)
         batch = min(cfg.batch_size, len(y))
         order = torch.empty(0, dtype=torch.long)
-        for _ in range(cfg.steps):
+        for step in range(cfg.steps):
             if len(order) < batch:  # reshuffle: every sample is seen once per epoch
                 order = torch.cat([order, torch.randperm(len(y), generator=gen)])
             idx, order = order[:batch].to(device), order[batch:]
             opt.zero_grad()
-            loss_on(to_float(x[idx], device), y[idx]).backward()
+            loss_on(to_float(x[idx], device), y[idx], step).backward()
             opt.step()
     model.eval()
     return model

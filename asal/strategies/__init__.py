@@ -28,6 +28,8 @@ TRAINED = ("classifier", "al")
 SCANS = (*TRAINED, "scan")
 #: The uncertainty scores an ASAL variant may maximise (implemented in :data:`asal.scores.SCORES`).
 SCORE_NAMES = ("entropy", "margin", "least-confidence")
+#: ... and Learning Loss's predicted loss, which a module trained beside the classifier gives (``asal-ll-*``).
+LEARNED_LOSS = "loss"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class StrategySpec:
     ``whole_pool``: the fully supervised bound (trained once on every pool label, never selects).
     ``image_classifier``: its runs train the experiment's classifier (ADBA's trains in latent space, so its
     entropies are not comparable). ``shows_matches``: it matches synthetic images to pool samples, which the
-    paper's Fig. 2 shows. ``score``: the uncertainty score an ASAL variant maximises (:data:`SCORE_NAMES`).
+    paper's Fig. 2 shows. ``score``: the uncertainty score an ASAL variant maximises (:data:`SCORE_NAMES`, or
+    :data:`LEARNED_LOSS`).
     """
 
     name: str
@@ -65,7 +68,7 @@ class StrategySpec:
             "file kinds": set(self.files) - set(STRATEGY_FILES),
             "sections": {name.partition(".")[0] for name in self.sections} - set(RUN_SECTIONS),
             "outputs": set(self.outputs) - set(RUN_OUTPUTS),
-            "score": {self.score} - set(SCORE_NAMES),
+            "score": {self.score} - {*SCORE_NAMES, LEARNED_LOSS},
         }
         for what, names in wrong.items():
             if names:
@@ -132,6 +135,15 @@ _pool("badge", "BADGE: k-means++ seeding on the last layer's gradient embeddings
       sections=SCANS)
 _pool("coreset", "Core-set: greedy k-center in the classifier's penultimate features of the whole pool.",
       "coreset:CoreSetSampling", sections=SCANS)
+_pool("learning-loss", "Learning Loss: a module on the CNN's blocks, trained with it, predicts each sample's loss; the "
+      "pool samples of highest predicted loss (a scan of the whole pool).", "learning_loss:LearningLossSampling",
+      sections=(*SCANS, "learning_loss"))
+_pool("vaal", "VAAL: a beta-VAE and a discriminator trained adversarially each cycle; the pool samples the "
+      "discriminator finds least likely to be labelled (a scan of the whole pool).", "vaal:VaalSampling",
+      sections=(*SCANS, "vaal"))
+_pool("typiclust", "TypiClust: k-means of the pool in autoencoder features into labelled + new clusters; the most "
+      "typical sample of each of the largest uncovered clusters.", "typiclust:TypiClustSampling", files=("pca",),
+      space="auto", sections=(*SCANS, "typiclust"))
 _pool("full", "The fully supervised bound: one training on every pool label.", "baselines:FullySupervised",
       sections=("classifier", "full"), whole_pool=True)
 
@@ -153,6 +165,12 @@ for _space in SPACES:
         f"nearest pool samples in {_space} features (beyond the paper).",
         "asal.strategies.adversarial:AdversarialSampling", files=("gan", "gan_metrics", "features_model", "pca", "index"),
         space=_space, sections=(*TRAINED, "asal", "asal_plus"), shows_matches=True))
+for _space in SPACES:  # the paper's future work: ASAL for the learned loss, at a cost that does not grow with the pool
+    register(StrategySpec(
+        f"asal-ll-{_space}", f"ASAL for Learning Loss: maximise the predicted loss of G(z); label the nearest pool "
+        f"sample in {_space} features.", "asal.strategies.adversarial:AdversarialSampling",
+        files=("gan", "gan_metrics", "features_model", "pca", "index"), space=_space,
+        sections=(*TRAINED, "asal", "learning_loss"), shows_matches=True, score=LEARNED_LOSS))
 register(StrategySpec(
     "gaal", "GAAL: the ascent's synthetic images themselves, labelled by the oracle, join the training set.",
     "asal.strategies.gaal:GenerativeAnnotation", files=("gan", "gan_metrics", "oracle", "oracle_metrics"),
@@ -184,4 +202,4 @@ def trains_image_classifier(name: str) -> bool:
     """Whether ``name``'s runs measure the experiment's image classifier (not, like ADBA, a latent one)."""
     return name not in REGISTRY or REGISTRY[name].image_classifier
 
-__all__ = ["REGISTRY", "STRATEGIES", "StrategySpec", "is_bound", "register", "spec", "trains_image_classifier"]
+__all__ = ["LEARNED_LOSS", "REGISTRY", "STRATEGIES", "StrategySpec", "is_bound", "register", "spec", "trains_image_classifier"]

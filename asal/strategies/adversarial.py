@@ -17,6 +17,7 @@ uncertain one under the classifier (:func:`rerank_matches`), still at a cost ind
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -29,11 +30,13 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..errors import BadConfig, BadData
 from ..features import FeatureExtractor, load_extractor
 from ..files import config_hash
+from ..learners import ClassifierLearner
 from ..matching import FaissIndex, PCAProjection, load_index, match_without_replacement
 from ..scores import SCORES, ceiling, from_logits, score_numpy
 from ..settings import PAPER_ASAL, AsalConfig, AsalPlusConfig, RunSettings
 from ..quality import warn_if_failed
 from ..wgan import load_gan
+from . import LEARNED_LOSS
 from .base import Selection, SelectionContext, Strategy
 
 Embed = Callable[[torch.Tensor], np.ndarray]  # float images (B, C, H, W) in [0, 1] -> (B, d) float32
@@ -102,7 +105,9 @@ def uncertainty_ascent(
     tolerance: float = 0.0, patience: int = 10,
 ) -> Ascent:
     """Solve the paper's Eq. (1): max_z H(h(G(z))) for ``n`` codes at once with Adam, G and h fixed; with
-    ``score`` another uncertainty score of :data:`asal.scores.SCORES` takes the entropy's place.
+    ``score`` another uncertainty score of :data:`asal.scores.SCORES` takes the entropy's place, or
+    :data:`~asal.strategies.LEARNED_LOSS`, the loss that ``model`` (a
+    :class:`~asal.models.classifiers.LossPredictingCNN`) predicts.
 
     Three constraints keep the synthetic samples where real samples are (all off by default, the paper's
     ascent): ``prior_weight`` subtracts ``prior_weight * |z|^2 / 2`` per code (the prior's negative log
@@ -116,17 +121,23 @@ def uncertainty_ascent(
     Only z receives gradients (``torch.autograd.grad``); both networks run as :func:`frozen_for_ascent`
     copies, so neither the weights nor the layout of the caller's networks are touched.
     """
-    if score not in SCORES:
-        raise BadConfig(f"unknown uncertainty score {score!r} (known: {', '.join(SCORES)})")
+    if score not in (*SCORES, LEARNED_LOSS):
+        raise BadConfig(f"unknown uncertainty score {score!r} (known: {', '.join(SCORES)}, {LEARNED_LOSS})")
+    if score == LEARNED_LOSS and diversity:
+        raise BadConfig("the diversity term needs the classifier's features, which the learned loss does not score")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, generator.latent_dim, generator=gen).to(device)
     z = (to_sphere(z) if sphere else z).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     generator, model = frozen_for_ascent(generator), frozen_for_ascent(model)
     history = []  # per-step mean score, kept on the device: no host sync inside the loop unless it may stop early
+    def scores(images: torch.Tensor) -> torch.Tensor:  # (n,) what the ascent maximises, differentiable
+        return model.predict_loss(images) if score == LEARNED_LOSS else from_logits(score, model(images))
+
     with torch.no_grad():
         logits = model(generator(z))
-        start, top = from_logits("entropy", logits), ceiling(score, logits.shape[1])
+        start = from_logits("entropy", logits)
+        top = math.inf if score == LEARNED_LOSS else ceiling(score, logits.shape[1])  # a loss has no ceiling
     taken = 0
     while taken < steps:
         if diversity:
@@ -134,7 +145,7 @@ def uncertainty_ascent(
             u = from_logits(score, model.classify(features))
             objective = u.sum() - diversity * n * mean_cosine_similarity(features)
         else:
-            u = from_logits(score, model(generator(z)))
+            u = scores(generator(z))
             objective = u.sum()
         if prior_weight:
             objective = objective - prior_weight * z.square().sum() / 2
@@ -150,8 +161,7 @@ def uncertainty_ascent(
                 z.copy_(to_sphere(z))
     with torch.no_grad():
         images = generator(z)
-        logits = model(images)
-        end, score_end = from_logits("entropy", logits), from_logits(score, logits)
+        end, score_end = from_logits("entropy", model(images)), scores(images)
     history.append(score_end.mean())
     return Ascent(images.contiguous().cpu(), z.detach().cpu(), start.cpu().numpy(), end.cpu().numpy(),
                   score_end.cpu().numpy(), torch.stack(history).cpu().numpy(), taken)
@@ -262,6 +272,11 @@ class AdversarialSampling(Strategy):
 
     def identity(self) -> dict:
         return self.provenance
+
+    def learner(self, settings: RunSettings, pool, test, device: torch.device) -> ClassifierLearner:
+        """The classifier, with Learning Loss's module where the ascent maximises the predicted loss."""
+        loss_prediction = settings.learning_loss if self.score == LEARNED_LOSS else None
+        return ClassifierLearner(settings.classifier, pool, test, device, loss_prediction=loss_prediction)
 
     def choose(self, ctx: SelectionContext, n: int) -> Selection:
         n_codes = max(n, self.cfg.batch_size or n)
