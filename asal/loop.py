@@ -261,11 +261,15 @@ def run_cycle(state: RunState, strategy: Strategy, learner: Learner, annotator: 
         selection = strategy.select(ctx, n_new)
         row["select_seconds"] = time.perf_counter() - t0
         # The test set is scored while the annotator answers: a person takes minutes, and the batch is not
-        # kept waiting for a figure only the run's rows need. The same model, so the same accuracy.
+        # kept waiting for a figure only the run's rows need (it lands in the row as soon as it is known, for a
+        # page to show). The same model, so the same accuracy.
+        def score_test_set() -> None:
+            row["test_accuracy"] = learner.accuracy(model)
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate") as executor:
-            accuracy = executor.submit(learner.accuracy, model)
+            scored = executor.submit(score_test_set)
             answer = annotator.annotate(selection)
-            row["test_accuracy"] = accuracy.result()
+            scored.result()
         unknown = (set(selection.stats) | set(answer.stats)) - set(ROW_COLUMNS)
         if unknown:
             log.warning("diagnostics %s are not columns of a run file (asal.runfiles.DIAGNOSTICS): not kept",

@@ -166,7 +166,7 @@ def test_a_person_labels_with_the_keyboard_and_a_kill_loses_nothing(workdir, bro
     assert browser.find_element(By.ID, "synthetic-figure").is_displayed()  # ASAL: why this sample
     suggested = browser.find_element(By.CSS_SELECTOR, "#classes button.suggested").get_attribute("data-label")
     assert f'suggests "{suggested}"' in text(browser, "suggestion")
-    assert re.search(r"test accuracy \d+\.\d%", text(browser, "accuracy"))
+    wait_text(browser, "accuracy", r"test accuracy \d+\.\d%", timeout=30)  # scored while the batch is answered
     shot(browser, "2-asal-batch")
     press(browser, Keys.ENTER)  # accept the suggestion
     assert grid(browser)[0] == suggested

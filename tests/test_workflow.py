@@ -157,6 +157,18 @@ def test_config_edits_rerun_exactly_what_they_touch(workflow_run, tmp_path):
     everything = {"prepare_data": 1, "train_gan": 1, "evaluate_gan": 1, "train_oracle": 1, "train_autoencoder": 1,
                   "project_features": 3, "build_index": 3, **downstream}
     assert edit(data__seed=1) == everything
+    # a person's labelling session, once finished (asal label writes its CSV last), joins the summaries
+    write_config(wd, TINY)
+    assert planned_jobs(wd) == {}
+    session = wd / "results/tiny/labelling/asal-raw"
+    session.mkdir(parents=True)
+    (session / "seed0_journal.jsonl").write_text("")
+    assert planned_jobs(wd) == {}  # a session still labelling has no CSV yet
+    for name in ("seed0.csv", "seed0_indices.csv"):
+        shutil.copy(wd / "results/tiny/runs/asal-raw" / name, session / name)
+    assert planned_jobs(wd) == {name: 1 for name in ("summarize_runs", "tabulate", "plot_accuracy", "plot_entropy",
+                                                      "plot_timings")}
+    shutil.rmtree(wd / "results/tiny/labelling")
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["experiments"]["tiny"]["seeds"] = [0, 1, 2]
     write_config(wd, config)

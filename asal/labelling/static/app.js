@@ -39,7 +39,8 @@ function renderHeader() {
   $("labelled-bar").style.width = Math.min(100, 100 * state.n_labelled / state.budget) + "%";
   $("cycle").textContent = state.cycle === null ? "" : `cycle ${state.cycle}`;
   $("accuracy").textContent = !state.has_test_set ? "no test set"
-    : state.accuracy === null ? "test accuracy: after the first training" : `test accuracy ${percent(state.accuracy)}`;
+    : state.accuracy !== null ? `test accuracy ${percent(state.accuracy)}`
+    : state.cycle ? "test accuracy: scoring" : "test accuracy: after the first training";
   $("status").textContent = state.status;
   $("status").className = "chip " + state.status;
   $("show-gan").hidden = !state.gan_samples;
