@@ -49,7 +49,7 @@ def three_kinds(channels: int = 1, side: int = 8, seed: int = 0):
 
 
 def small(steps: int) -> VaalSampling:
-    return VaalSampling(VaalConfig.of(steps=steps, batch_size=16), CPU)
+    return VaalSampling(VaalConfig.of(steps=steps, batch_size=16))
 
 
 def test_least_labelled_takes_the_lowest_scores_ties_to_the_lower_pool_idx():

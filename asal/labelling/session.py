@@ -32,6 +32,7 @@ from ..annotators import SKIP, Annotator, Answer
 from ..data import ImageStore, read_split
 from ..data.store import read_sources
 from ..errors import BadData
+from ..images import quantise
 from ..loop import checkpoint_path, run_active_learning
 from ..settings import RunSettings
 
@@ -178,7 +179,7 @@ class LabellingSession:
         suggestions = None if self.model is None else self.learner.predict_proba(self.model, pool_idx)
         synthetic = None
         if selection.generated is not None and len(selection.generated) == len(pool_idx):
-            synthetic = (selection.generated.detach().clamp(0, 1).mul(255).round().byte().cpu().numpy())
+            synthetic = quantise(selection.generated.detach())
         with self.lock:
             number = self.next_number
             stray = set(self.journal.answers.get(number, {})) - set(pool_idx.tolist())

@@ -86,6 +86,18 @@ class SelectionContext:
                 feats = self.model.features(to_float(self.pool.images[rows], self.device))
             yield rows, feats
 
+    def score_rows(self, pool_idx: np.ndarray, score, what: str = "scored") -> np.ndarray:
+        """``score`` (float images (B, C, H, W) on the device -> (B,) tensor) of pool rows ``pool_idx`` (M,),
+        ``batch_size`` rows read per pass, without autograd: (M,) float32. A pool scan's loop, with progress."""
+        progress = Progress(log, f"cycle {self.cycle}: {what}", len(pool_idx))
+        out = np.empty(len(pool_idx), np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(pool_idx), self.batch_size):
+                idx = pool_idx[start : start + self.batch_size]
+                out[start : start + len(idx)] = score(to_float(self.pool.images[idx], self.device)).float().cpu().numpy()
+                progress.step(len(idx))
+        return out
+
     def iter_proba(self, pool_idx: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(pool_idx (B,), probabilities (B, K))`` batch by batch, never the whole pool at once; a long
         scan logs its progress."""

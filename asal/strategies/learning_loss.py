@@ -10,30 +10,16 @@ same predicted loss (:mod:`asal.strategies.adversarial`), at a cost that does no
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-import torch
 
-from ..images import to_float
 from ..learners import ClassifierLearner
-from ..progress import Progress
 from ..settings import LearningLossConfig
 from .base import SelectionContext, Strategy
-
-log = logging.getLogger(__name__)
 
 
 def predicted_losses(ctx: SelectionContext, pool_idx: np.ndarray) -> np.ndarray:
     """The cycle's model's predicted loss (M,) float32 of pool rows ``pool_idx`` (M,), batch by batch."""
-    progress = Progress(log, f"cycle {ctx.cycle}: predicted the loss of", len(pool_idx))
-    out = []
-    for start in range(0, len(pool_idx), ctx.batch_size):
-        idx = pool_idx[start : start + ctx.batch_size]
-        with torch.inference_mode():
-            out.append(ctx.model.predict_loss(to_float(ctx.pool.images[idx], ctx.device)).float().cpu().numpy())
-        progress.step(len(idx))
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+    return ctx.score_rows(pool_idx, ctx.model.predict_loss, "predicted the loss of")
 
 
 class LearningLossSampling(Strategy):

@@ -41,7 +41,6 @@ from torch.nn import functional as F
 
 from ..images import to_float
 from ..models.autoencoder import ConvAutoencoder
-from ..progress import Progress
 from ..settings import RunSettings, VaalConfig
 from .bald import seeded_global_rng
 from .base import SelectionContext, Strategy
@@ -144,11 +143,10 @@ class VaalSampling(Strategy):
 
     @classmethod
     def load(cls, spec, settings: RunSettings, device: torch.device, files: dict[str, str]) -> VaalSampling:
-        return cls(settings.vaal, device)
+        return cls(settings.vaal)
 
-    def __init__(self, cfg: VaalConfig, device: torch.device | None = None):
-        self.cfg = cfg
-        self.device = device  # the run's; a selection trains and scores on its context's device
+    def __init__(self, cfg: VaalConfig):
+        self.cfg = cfg  # a selection trains and scores on its context's device
 
     def choose(self, ctx: SelectionContext, n: int) -> np.ndarray:
         if n == 0:
@@ -198,12 +196,4 @@ class VaalSampling(Strategy):
                candidates: np.ndarray) -> np.ndarray:
         """The discriminator's logit that each of ``candidates`` (M,) is labelled, from its latent mean: (M,)
         float32, ``ctx.batch_size`` pool rows read per pass."""
-        progress = Progress(log, f"cycle {ctx.cycle}: scored", len(candidates))
-        out = np.empty(len(candidates), np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(candidates), ctx.batch_size):
-                idx = candidates[start : start + ctx.batch_size]
-                mu, _ = vae.encode(to_float(ctx.pool.images[idx], ctx.device))
-                out[start : start + len(idx)] = disc(mu)[:, 0].float().cpu().numpy()
-                progress.step(len(idx))
-        return out
+        return ctx.score_rows(candidates, lambda x: disc(vae.encode(x)[0])[:, 0])
